@@ -1,0 +1,266 @@
+"""QueryRequest -> one parameterised DuckDB statement.
+
+Identifiers are checked against the served file's catalog and then quoted; every value is a
+bound parameter; nothing is filtered, sorted or aggregated outside DuckDB. Ordering is total:
+the table key (or the group_by columns) always breaks ties, so pages never overlap or skip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import ColumnInfo, TableInfo
+from cytoatlas.serving.errors import Reason, column_not_found, invalid
+from cytoatlas.table.v1 import table_service_pb2 as pb
+
+ARROW = pb.RESULT_FORMAT_ARROW
+ROWS = pb.RESULT_FORMAT_ROWS
+
+_COMPARISONS = {pb.OP_EQ: "=", pb.OP_NE: "<>", pb.OP_LT: "<", pb.OP_LE: "<=", pb.OP_GT: ">", pb.OP_GE: ">="}
+_AGGREGATES = {
+    pb.AGGREGATE_FUNCTION_COUNT: ("count", "count({})"),
+    pb.AGGREGATE_FUNCTION_COUNT_DISTINCT: ("count_distinct", "count(DISTINCT {})"),
+    pb.AGGREGATE_FUNCTION_SUM: ("sum", "sum({})"),
+    pb.AGGREGATE_FUNCTION_AVG: ("avg", "avg({})"),
+    pb.AGGREGATE_FUNCTION_MIN: ("min", "min({})"),
+    pb.AGGREGATE_FUNCTION_MAX: ("max", "max({})"),
+    pb.AGGREGATE_FUNCTION_MEDIAN: ("median", "median({})"),
+    pb.AGGREGATE_FUNCTION_STDDEV: ("stddev", "stddev_samp({})"),
+}
+_NUMERIC_ONLY = {pb.AGGREGATE_FUNCTION_SUM, pb.AGGREGATE_FUNCTION_AVG, pb.AGGREGATE_FUNCTION_MEDIAN,
+                 pb.AGGREGATE_FUNCTION_STDDEV}
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sql: str  # ends in LIMIT page_size + 1 OFFSET offset: the extra row says whether a page follows
+    params: list
+    page_size: int
+    offset: int
+    format: int  # ARROW or ROWS
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def page_size(request: pb.QueryRequest, settings: Settings) -> int:
+    if request.limit < 0:
+        raise invalid(Reason.INVALID_REQUEST, f"limit must be 0 (server default) or positive, "
+                      f"got {request.limit}", "limit")
+    if request.format == ROWS:
+        default, maximum = settings.rows_default_limit, settings.rows_max_limit
+    else:
+        default, maximum = settings.arrow_default_limit, settings.arrow_max_limit
+    return min(request.limit or default, maximum)
+
+
+def result_format(request: pb.QueryRequest) -> int:
+    if request.format == pb.RESULT_FORMAT_UNSPECIFIED:
+        return ARROW
+    if request.format not in (ARROW, ROWS):
+        raise invalid(Reason.INVALID_REQUEST, f"format {request.format} is not a ResultFormat; use "
+                      "RESULT_FORMAT_ARROW or RESULT_FORMAT_ROWS", "format")
+    return request.format
+
+
+def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings, offset: int = 0) -> CompiledQuery:
+    """Validate `request` against `table` and compile it; raise ServiceError on bad input."""
+    fmt = result_format(request)
+    size = page_size(request, settings)
+    _check_counts(request, settings)
+    params: list = []
+
+    where = [_filter_sql(f, i, table, settings, params) for i, f in enumerate(request.filters)]
+    grouped = bool(request.group_by) or bool(request.aggregates)
+
+    if grouped:
+        group_by = _columns(request.group_by, table, "group_by")
+        if len(set(group_by)) != len(group_by):
+            raise invalid(Reason.INVALID_REQUEST, "group_by names a column twice", "group_by")
+        projected = _columns(request.columns, table, "columns") or group_by
+        for i, name in enumerate(projected):
+            if name not in group_by:
+                raise invalid(Reason.INVALID_AGGREGATE,
+                              f"columns[{i}]: {name!r} is not a group_by column; with group_by or "
+                              "aggregates, output columns must be group_by columns",
+                              f"columns[{i}]", column=name)
+        aggregates = _aggregates(request.aggregates, table, set(projected))
+        select = [quote(c) for c in projected] + [f"{sql} AS {quote(alias)}" for alias, sql in aggregates]
+        orderable = set(group_by) | {alias for alias, _ in aggregates}
+        tiebreak = group_by
+    else:
+        projected = _columns(request.columns, table, "columns") or [c.name for c in table.columns]
+        if len(set(projected)) != len(projected):
+            raise invalid(Reason.INVALID_REQUEST, "columns names a column twice", "columns")
+        select = [quote(c) for c in projected]
+        orderable = {c.name for c in table.columns}
+        tiebreak = list(table.key_columns)
+
+    order = _order_by(request.order_by, table, orderable, grouped)
+    sql = [f"SELECT {', '.join(select)} FROM {quote(table.name)}"]
+    if where:
+        sql.append("WHERE " + " AND ".join(where))
+    if request.group_by:
+        sql.append("GROUP BY " + ", ".join(quote(c) for c in group_by))
+    if order or grouped:
+        # Without order_by and grouping the builder's key order is the physical order, which
+        # DuckDB preserves (preserve_insertion_order), so no sort is needed for a stable order.
+        ordered = {term.column for term in request.order_by}
+        terms = order + [f"{quote(c)} ASC NULLS LAST" for c in tiebreak if c not in ordered]
+        if terms:
+            sql.append("ORDER BY " + ", ".join(terms))
+    sql.append(f"LIMIT {size + 1} OFFSET {offset}")
+    return CompiledQuery(" ".join(sql), params, size, offset, fmt)
+
+
+def _check_counts(request: pb.QueryRequest, settings: Settings) -> None:
+    if not request.table:
+        raise invalid(Reason.INVALID_REQUEST, "table is required", "table")
+    for name in ("columns", "filters", "order_by", "group_by", "aggregates"):
+        n = len(getattr(request, name))
+        if n > settings.max_filters and name != "columns":
+            raise invalid(Reason.INVALID_REQUEST, f"{name} has {n} entries; at most "
+                          f"{settings.max_filters} are allowed", name)
+    if len(request.columns) > 1000:
+        raise invalid(Reason.INVALID_REQUEST, "columns has more than 1000 entries", "columns")
+
+
+def _column(name: str, table: TableInfo, field: str) -> ColumnInfo:
+    column = table.column(name)
+    if column is None:
+        if not name:
+            raise invalid(Reason.INVALID_REQUEST, f"{field}: a column name is required", field)
+        raise column_not_found(name, table.name, [c.name for c in table.columns], field)
+    return column
+
+
+def _columns(names, table: TableInfo, field: str) -> list[str]:
+    return [_column(name, table, f"{field}[{i}]").name for i, name in enumerate(names)]
+
+
+def _filter_sql(f: pb.Filter, index: int, table: TableInfo, settings: Settings, params: list) -> str:
+    field = f"filters[{index}]"
+    column = _column(f.column, table, f"{field}.column")
+    op_name = pb.Op.Name(f.op) if f.op in pb.Op.values() else str(f.op)
+
+    def bad(message: str, sub: str = "op") -> Exception:
+        return invalid(Reason.INVALID_FILTER, f"{field} ({f.column} {op_name}): {message}",
+                       f"{field}.{sub}", column=f.column, op=op_name)
+
+    if f.op == pb.OP_UNSPECIFIED or f.op not in pb.Op.values():
+        raise bad("op is required: one of " + ", ".join(n for n in pb.Op.keys() if n != "OP_UNSPECIFIED"))
+    n = len(f.values)
+    if f.op in (pb.OP_IS_NULL, pb.OP_IS_NOT_NULL):
+        if n:
+            raise bad(f"takes no values, got {n}", "values")
+        return f"{quote(column.name)} IS {'' if f.op == pb.OP_IS_NULL else 'NOT '}NULL"
+    if f.op in (pb.OP_IN, pb.OP_NOT_IN):
+        if not 1 <= n <= settings.max_filter_values:
+            raise bad(f"takes 1 to {settings.max_filter_values} values, got {n}", "values")
+    elif f.op == pb.OP_BETWEEN:
+        if n != 2:
+            raise bad(f"takes exactly 2 values (low, high), got {n}", "values")
+    elif n != 1:
+        raise bad(f"takes exactly 1 value, got {n}", "values")
+    if f.op in (pb.OP_CONTAINS, pb.OP_STARTS_WITH) and not column.is_text:
+        raise bad(f"needs a VARCHAR column; {column.name} is {column.type}")
+    values = [_value(v, column, f"{field}.values[{i}]", settings) for i, v in enumerate(f.values)]
+    params.extend(values)
+    col = quote(column.name)
+    if f.op in _COMPARISONS:
+        return f"{col} {_COMPARISONS[f.op]} ?"
+    if f.op == pb.OP_BETWEEN:
+        return f"{col} BETWEEN ? AND ?"
+    if f.op == pb.OP_CONTAINS:
+        return f"contains({col}, ?)"
+    if f.op == pb.OP_STARTS_WITH:
+        return f"starts_with({col}, ?)"
+    placeholders = ", ".join("?" * n)
+    return f"{col} {'IN' if f.op == pb.OP_IN else 'NOT IN'} ({placeholders})"
+
+
+def _value(value: pb.Value, column: ColumnInfo, field: str, settings: Settings):
+    kind = value.WhichOneof("kind")
+
+    def wrong(expected: str) -> Exception:
+        got = f"{kind} {getattr(value, kind)!r}" if kind else "no value set"
+        return invalid(Reason.INVALID_FILTER, f"{field}: column {column.name} is {column.type}, "
+                       f"so the value must be {expected}; got {got}", field, column=column.name)
+
+    if column.is_text:
+        if kind != "string_value":
+            raise wrong("a string_value")
+        if len(value.string_value.encode()) > settings.max_string_bytes:
+            raise invalid(Reason.INVALID_FILTER, f"{field}: string longer than "
+                          f"{settings.max_string_bytes} bytes", field, column=column.name)
+        return value.string_value
+    if column.is_integer:
+        if kind != "int_value":
+            raise wrong("an int_value")
+        return value.int_value
+    if column.is_numeric:
+        if kind == "int_value":
+            return value.int_value
+        if kind != "double_value":
+            raise wrong("a double_value or int_value")
+        if math.isnan(value.double_value):
+            raise invalid(Reason.INVALID_FILTER, f"{field}: NaN is not a comparable value", field,
+                          column=column.name)
+        return value.double_value
+    if column.type == "BOOLEAN":
+        if kind != "bool_value":
+            raise wrong("a bool_value")
+        return value.bool_value
+    raise invalid(Reason.INVALID_FILTER, f"{field}: column {column.name} of type {column.type} "
+                  "cannot be filtered", field, column=column.name)
+
+
+def _aggregates(aggregates, table: TableInfo, taken: set[str]) -> list[tuple[str, str]]:
+    result = []
+    names = set(taken)
+    for i, agg in enumerate(aggregates):
+        field = f"aggregates[{i}]"
+        if agg.function not in _AGGREGATES:
+            raise invalid(Reason.INVALID_AGGREGATE, f"{field}.function is required: one of " + ", ".join(
+                pb.AggregateFunction.Name(f) for f in _AGGREGATES), f"{field}.function")
+        prefix, template = _AGGREGATES[agg.function]
+        fn_name = pb.AggregateFunction.Name(agg.function)
+        if agg.column:
+            column = _column(agg.column, table, f"{field}.column")
+            if agg.function in _NUMERIC_ONLY and not column.is_numeric:
+                raise invalid(Reason.INVALID_AGGREGATE, f"{field}: {fn_name} needs a numeric column; "
+                              f"{column.name} is {column.type}", f"{field}.column",
+                              function=fn_name, column=column.name)
+            sql = template.format(quote(column.name))
+            alias = agg.alias or f"{prefix}_{column.name}"
+        elif agg.function == pb.AGGREGATE_FUNCTION_COUNT:
+            sql, alias = "count(*)", agg.alias or "count"
+        else:
+            raise invalid(Reason.INVALID_AGGREGATE, f"{field}.column is required for {fn_name}",
+                          f"{field}.column", function=fn_name)
+        if alias in names:
+            raise invalid(Reason.INVALID_AGGREGATE, f"{field}: output column {alias!r} already exists; "
+                          "set a different alias", f"{field}.alias", alias=alias)
+        names.add(alias)
+        result.append((alias, sql))
+    return result
+
+
+def _order_by(order_by, table: TableInfo, orderable: set[str], grouped: bool) -> list[str]:
+    terms, seen = [], set()
+    for i, term in enumerate(order_by):
+        field = f"order_by[{i}].column"
+        if term.column not in orderable:
+            if not grouped:
+                _column(term.column, table, field)
+            raise invalid(Reason.COLUMN_NOT_FOUND, f"{field}: {term.column!r} is not a column of the "
+                          f"result; order by one of: {', '.join(sorted(orderable))}", field,
+                          table=table.name, column=term.column)
+        if term.column in seen:
+            raise invalid(Reason.INVALID_REQUEST, f"{field}: {term.column!r} appears twice", field)
+        seen.add(term.column)
+        terms.append(f"{quote(term.column)} {'DESC' if term.descending else 'ASC'} NULLS LAST")
+    return terms

@@ -1,0 +1,74 @@
+"""Service settings: one frozen dataclass; flags override CYTOATLAS_* environment variables,
+which override defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_PORTS = {"atlas": 50051, "perturbation": 50052, "spatial": 50053}
+ENV_PREFIX = "CYTOATLAS_"
+
+
+def _setting(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a domain service can be told; each field is also `--flag` and `CYTOATLAS_FIELD`."""
+
+    db: str = _setting("", "DuckDB file to serve (opened read-only).")
+    host: str = _setting("127.0.0.1", "Address to listen on (0.0.0.0 in containers).")
+    port: int = _setting(-1, "Port to listen on; -1 = the domain's default (50051/50052/50053), "
+                             "0 = any free port (the log line says which).")
+    max_workers: int = _setting(16, "gRPC worker threads: concurrent RPCs served at once.")
+    duckdb_threads: int = _setting(2, "DuckDB threads per query pool (this machine has 2 cores).")
+    duckdb_memory_limit: str = _setting("2GB", "DuckDB memory_limit for the served file.")
+    arrow_default_limit: int = _setting(1_000_000, "Rows per ARROW page when the request says limit 0.")
+    arrow_max_limit: int = _setting(10_000_000, "Most rows one ARROW call returns.")
+    rows_default_limit: int = _setting(100, "Rows per ROWS page when the request says limit 0.")
+    rows_max_limit: int = _setting(10_000, "Most rows one ROWS call returns.")
+    batch_rows: int = _setting(16_384, "Rows per Arrow record batch read from DuckDB.")
+    max_message_bytes: int = _setting(3_500_000, "Largest response message; batches are split below it "
+                                                 "(gRPC's default receive limit is 4 MiB).")
+    max_filters: int = _setting(64, "Most filters, order_by terms, group_by columns or aggregates per query.")
+    max_filter_values: int = _setting(10_000, "Most values in one filter (OP_IN / OP_NOT_IN).")
+    max_string_bytes: int = _setting(4_096, "Longest string value or identifier accepted in a request.")
+    token_secret: str = _setting("cytoatlas-page-token-v1",
+                                 "Key that signs page tokens; set the same value on every replica.")
+    grace_seconds: float = _setting(10.0, "On SIGTERM/SIGINT, time in-flight calls get to finish.")
+
+    def resolved_port(self, domain: str) -> int:
+        return DEFAULT_PORTS[domain] if self.port < 0 else self.port
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one --flag per setting; unset flags fall back to the environment, then the default."""
+    for f in dataclasses.fields(Settings):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"{f.metadata['help']} [env {env_name(f.name)}; default {f.default!r}]",
+        )
+
+
+def from_sources(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in dataclasses.fields(Settings):
+        convert = {"int": int, "float": float}.get(str(f.type), str)
+        flag = getattr(args, f.name, None) if args is not None else None
+        if flag is not None:
+            values[f.name] = convert(flag)
+        elif env_name(f.name) in environ:
+            raw = environ[env_name(f.name)]
+            try:
+                values[f.name] = convert(raw)
+            except ValueError:
+                raise SystemExit(f"{env_name(f.name)}={raw!r} is not a valid {convert.__name__}") from None
+    return Settings(**values)

@@ -1,0 +1,179 @@
+"""Opening a served DuckDB file read-only and reading its catalog and manifest once.
+
+The file never changes while it is open (builders publish a new file by rename), so the catalog,
+row counts and manifest are read at open time and cached for the life of the `Database`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+
+import duckdb
+
+from cytoatlas.serving.config import Settings
+
+INTERNAL_PREFIX = "_cytoatlas_"
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                           "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
+FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE", "REAL"})
+
+
+class DatabaseError(Exception):
+    """The file cannot be served: missing, not DuckDB, not a CytoAtlas build, wrong domain."""
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str
+    nullable: bool
+    description: str
+
+    @property
+    def is_integer(self) -> bool:
+        return self.type in INTEGER_TYPES
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in INTEGER_TYPES or self.type in FLOAT_TYPES or self.type.startswith("DECIMAL")
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "VARCHAR"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    domain: str
+    description: str
+    row_count: int
+    columns: tuple[ColumnInfo, ...]
+    key_columns: tuple[str, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return self._by_name.get(name)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    table: str
+    path: str
+    sha256: str
+    size_bytes: int
+    row_count: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    domain: str
+    schema_version: int
+    build_id: str
+    built_at: str
+    builder_version: str
+    duckdb_version: str
+    sources: tuple[SourceInfo, ...]
+
+
+class Database:
+    """One open, read-only served file. Thread-safe: every request takes its own `cursor()`."""
+
+    def __init__(self, path: str, connection: duckdb.DuckDBPyConnection, manifest: Manifest,
+                 tables: dict[str, TableInfo]):
+        self.path = path
+        self.connection = connection
+        self.manifest = manifest
+        self.tables = tables
+        self.size_bytes = os.path.getsize(path)
+        self._sha256 = ""
+        threading.Thread(target=self._hash_file, name="sha256", daemon=True).start()
+
+    @classmethod
+    def open(cls, path: str, domain: str, settings: Settings) -> "Database":
+        if not path:
+            raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
+        if not os.path.isfile(path):
+            raise DatabaseError(f"{path}: no such file")
+        try:
+            connection = duckdb.connect(path, read_only=True, config={
+                "threads": settings.duckdb_threads,
+                "memory_limit": settings.duckdb_memory_limit,
+                # No query can read or write other files, and no setting can undo that.
+                "enable_external_access": False,
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
+                "lock_configuration": True,
+            })
+        except duckdb.Error as exc:
+            raise DatabaseError(f"{path}: cannot open as a DuckDB database: {exc}") from exc
+        try:
+            manifest = _read_manifest(connection, path)
+            if manifest.domain != domain:
+                raise DatabaseError(f"{path}: built for the {manifest.domain!r} domain, "
+                                    f"but this is the {domain!r} service")
+            tables = _read_catalog(connection, domain)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(path, connection, manifest, tables)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.connection.cursor()
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file; empty until the background hash finishes."""
+        return self._sha256
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def _hash_file(self) -> None:
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        self._sha256 = digest.hexdigest()
+
+
+def _read_manifest(connection: duckdb.DuckDBPyConnection, path: str) -> Manifest:
+    try:
+        row = connection.execute(
+            "SELECT domain, schema_version, build_id, built_at, builder_version, duckdb_version "
+            "FROM _cytoatlas_manifest").fetchone()
+        sources = connection.execute(
+            "SELECT table_name, path, sha256, size_bytes, row_count FROM _cytoatlas_sources "
+            "ORDER BY table_name, path").fetchall()
+    except duckdb.Error as exc:
+        raise DatabaseError(f"{path}: not a CytoAtlas build (no readable manifest: {exc})") from exc
+    if row is None:
+        raise DatabaseError(f"{path}: the manifest table _cytoatlas_manifest is empty")
+    return Manifest(*row, sources=tuple(SourceInfo(*s) for s in sources))
+
+
+def _read_catalog(connection: duckdb.DuckDBPyConnection, domain: str) -> dict[str, TableInfo]:
+    meta = {name: (description, tuple(keys), rows) for name, description, keys, rows in connection.execute(
+        "SELECT table_name, description, key_columns, row_count FROM _cytoatlas_tables").fetchall()}
+    columns: dict[str, list[ColumnInfo]] = {}
+    for table, name, data_type, nullable, comment in connection.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal "
+            "AND NOT starts_with(table_name, ?) "
+            "ORDER BY table_name, column_index", [INTERNAL_PREFIX]).fetchall():
+        keys = meta.get(table, ("", (), 0))[1]
+        columns.setdefault(table, []).append(
+            ColumnInfo(name, data_type, bool(nullable) and name not in keys, comment or ""))
+    tables = {}
+    for name, cols in columns.items():
+        description, keys, rows = meta.get(name) or (None, None, None)
+        if description is None:  # a table the builder did not declare: still served, counted here
+            description, keys = "", ()
+            rows = connection.execute(f'SELECT count(*) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
+        tables[name] = TableInfo(name, domain, description, rows, tuple(cols), keys)
+    return tables

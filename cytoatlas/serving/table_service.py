@@ -1,0 +1,195 @@
+"""The generic cytoatlas.table.v1.TableService, served the same way by every domain."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import duckdb
+import grpc
+import pyarrow as pa
+
+from cytoatlas.serving import compiler, encoding, paging
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import Database, TableInfo
+from cytoatlas.serving.errors import Reason, ServiceError, table_not_found
+from cytoatlas.table.v1 import table_service_pb2 as pb
+from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+
+def table_message(table: TableInfo) -> pb.Table:
+    return pb.Table(
+        name=table.name, domain=table.domain, description=table.description,
+        row_count=table.row_count, key_columns=table.key_columns,
+        columns=[pb.Column(name=c.name, type=c.type, nullable=c.nullable, description=c.description)
+                 for c in table.columns])
+
+
+def handle_errors(method):
+    """Turn exceptions into the error model: ServiceError as is, DuckDB interrupts into
+    CANCELLED/DEADLINE_EXCEEDED, anything else into INTERNAL with a request id (never UNKNOWN)."""
+
+    def wrapper(self, request, context):
+        try:
+            result = method(self, request, context)
+            if isinstance(result, Iterator):
+                yield from result
+            else:
+                yield result
+        except ServiceError as exc:
+            exc.abort(context)
+        except duckdb.InterruptException:
+            expired = context.time_remaining() is not None and context.time_remaining() <= 0
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+            ServiceError(code, Reason.QUERY_INTERRUPTED, "the query was interrupted "
+                         f"({'deadline exceeded' if expired else 'cancelled by the client'})",
+                         metadata={"table": getattr(request, "table", "")}).abort(context)
+        except Exception:
+            request_id = uuid.uuid4().hex
+            log.exception("internal error, request id %s", request_id)
+            ServiceError(grpc.StatusCode.INTERNAL, Reason.INTERNAL_ERROR,
+                         f"internal server error; quote request id {request_id} when reporting it",
+                         metadata={"requestId": request_id}).abort(context)
+
+    if method.__name__ == "Query":  # server-streaming: gRPC iterates the generator
+        wrapper.__name__ = method.__name__
+        return wrapper
+
+    def unary(self, request, context):
+        return next(wrapper(self, request, context))
+
+    unary.__name__ = method.__name__
+    return unary
+
+
+class TableServicer(pb_grpc.TableServiceServicer):
+    def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
+        self.domain = domain
+        self.settings = settings
+        self._database = database
+
+    def table(self, db: Database, name: str) -> TableInfo:
+        if not name:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
+                               "a table name is required", field="name")
+        table = db.tables.get(name)
+        if table is None:
+            raise table_not_found(name, db.tables, self.domain)
+        return table
+
+    @handle_errors
+    def ListTables(self, request, context):
+        db = self._database()
+        return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)])
+
+    @handle_errors
+    def GetTable(self, request, context):
+        return pb.GetTableResponse(table=table_message(self.table(self._database(), request.name)))
+
+    @handle_errors
+    def GetDatabaseInfo(self, request, context):
+        db = self._database()
+        m = db.manifest
+        return pb.GetDatabaseInfoResponse(database_info=pb.DatabaseInfo(
+            domain=m.domain, schema_version=m.schema_version, build_id=m.build_id,
+            built_at=m.built_at, builder_version=m.builder_version, duckdb_version=m.duckdb_version,
+            source_files=[pb.SourceFile(table=s.table, path=s.path, sha256=s.sha256,
+                                        size_bytes=s.size_bytes, row_count=s.row_count) for s in m.sources],
+            table_row_counts=[pb.TableRowCount(table=n, row_count=db.tables[n].row_count)
+                              for n in sorted(db.tables)],
+            file_sha256=db.sha256, file_path=db.path, file_size_bytes=db.size_bytes))
+
+    @handle_errors
+    def Query(self, request, context):
+        started = time.perf_counter()
+        db = self._database()
+        table = self.table(db, request.table)
+        offset = paging.decode(request.page_token, request, db.manifest.build_id,
+                               self.settings.token_secret) if request.page_token else 0
+        query = compiler.compile_query(request, table, self.settings, offset)
+        yield from self.run(db, query, context, request, started)
+
+    def run(self, db: Database, query: compiler.CompiledQuery, context, request, started: float):
+        """Execute a compiled query on a fresh cursor and stream its page."""
+        cursor = db.cursor()
+        finished = False
+
+        def interrupt():  # client gone or deadline passed: stop DuckDB, free the worker
+            if not finished:
+                cursor.interrupt()
+
+        context.add_callback(interrupt)
+        try:
+            reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(self.settings.batch_rows)
+            page = _Page(query.page_size)
+            batches = page.take(reader)
+            if query.format == compiler.ROWS:
+                messages = self._rows_messages(batches)
+            else:
+                messages = self._arrow_messages(reader.schema, batches)
+            last = None
+            sent = 0
+            for message in messages:
+                if last is not None:
+                    yield last
+                sent += len(message.arrow_ipc) if query.format != compiler.ROWS else message.ByteSize()
+                last = message
+            if page.more:
+                last.next_page_token = paging.encode(query.offset + query.page_size, request,
+                                                     db.manifest.build_id, self.settings.token_secret)
+            last.stats.CopyFrom(pb.QueryStats(
+                rows_returned=page.rows, bytes_returned=sent,
+                server_time_ms=(time.perf_counter() - started) * 1000))
+            yield last
+        finally:
+            finished = True
+            cursor.close()
+
+    def _arrow_messages(self, schema: pa.Schema, batches) -> Iterator[pb.QueryResponse]:
+        """One message per encoded batch; the schema rides on the first, end-of-stream on the last."""
+        prefix = encoding.schema_bytes(schema)
+        previous = None
+        for chunk in encoding.ipc_messages(batches, self.settings.max_message_bytes):
+            if previous is not None:
+                yield pb.QueryResponse(arrow_ipc=previous)
+            previous = prefix + chunk.to_pybytes()
+            prefix = b""
+        yield pb.QueryResponse(arrow_ipc=(previous if previous is not None else prefix) + encoding.IPC_EOS)
+
+    def _rows_messages(self, batches) -> Iterator[pb.QueryResponse]:
+        message = pb.QueryResponse()
+        size = 0
+        for batch in batches:
+            for row in encoding.struct_rows(batch):
+                row_size = row.ByteSize() + 4
+                if size + row_size > self.settings.max_message_bytes and message.rows:
+                    yield message
+                    message, size = pb.QueryResponse(), 0
+                message.rows.append(row)
+                size += row_size
+        yield message
+
+
+class _Page:
+    """Counts rows off the reader: the query asked for page_size + 1, the extra row means `more`."""
+
+    def __init__(self, page_size: int):
+        self.page_size = page_size
+        self.rows = 0
+        self.more = False
+
+    def take(self, reader) -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            room = self.page_size - self.rows
+            if batch.num_rows > room:
+                self.more = True
+                batch = batch.slice(0, room)
+            if batch.num_rows:
+                self.rows += batch.num_rows
+                yield batch
+            if self.more:
+                return

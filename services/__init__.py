@@ -1,0 +1,1 @@
+"""The three domain services. Each folder is a thin entry point over cytoatlas.serving."""

@@ -1,0 +1,257 @@
+"""The routing client: name a table, get a pyarrow.Table; the Router finds the owning service.
+
+Ownership is discovered with ListTables on each service, so a table added to a domain needs no
+client release. The builders' specs serve only as a fallback, to name the owner of a table whose
+service is down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pyarrow as pa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
+from cytoatlas.serving.errors import close_matches
+from cytoatlas.table.v1 import table_service_pb2 as pb
+from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
+
+DOMAINS = ("atlas", "perturbation", "spatial")
+DEFAULT_ADDRESSES = {"atlas": "localhost:50051", "perturbation": "localhost:50052",
+                     "spatial": "localhost:50053"}
+SERVICE_CONFIG = (pathlib.Path(__file__).resolve().parents[2] / "protos" / "cytoatlas" / "table" / "v1"
+                  / "table_grpc_service_config.json")
+_OPS = {"=": pb.OP_EQ, "==": pb.OP_EQ, "!=": pb.OP_NE, "<>": pb.OP_NE, "<": pb.OP_LT, "<=": pb.OP_LE,
+        ">": pb.OP_GT, ">=": pb.OP_GE, "in": pb.OP_IN, "not in": pb.OP_NOT_IN, "between": pb.OP_BETWEEN,
+        "is null": pb.OP_IS_NULL, "is not null": pb.OP_IS_NOT_NULL, "contains": pb.OP_CONTAINS,
+        "starts_with": pb.OP_STARTS_WITH}
+_AGGREGATES = {name.removeprefix("AGGREGATE_FUNCTION_").lower(): value
+               for name, value in pb.AggregateFunction.items() if value}
+
+
+def addresses_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    return {d: environ.get(f"CYTOATLAS_{d.upper()}_ADDR", DEFAULT_ADDRESSES[d]) for d in DOMAINS}
+
+
+def _service_config() -> str:
+    try:
+        return json.dumps(json.loads(SERVICE_CONFIG.read_text()))
+    except OSError:  # installed without the protos folder: no retry policy, plain channel
+        return ""
+
+
+def to_value(value) -> pb.Value:
+    if isinstance(value, bool):
+        return pb.Value(bool_value=value)
+    if isinstance(value, int):
+        return pb.Value(int_value=value)
+    if isinstance(value, float):
+        return pb.Value(double_value=value)
+    if isinstance(value, str):
+        return pb.Value(string_value=value)
+    raise TypeError(f"cannot send {value!r} ({type(value).__name__}) as a filter value")
+
+
+def to_filters(where) -> list[pb.Filter]:
+    """`where` as {column: value | [values] | None} or [(column, op, value), ...] or pb.Filters."""
+    if not where:
+        return []
+    if isinstance(where, Mapping):
+        where = [(c, "is null" if v is None else "in" if isinstance(v, (list, tuple, set)) else "=", v)
+                 for c, v in where.items()]
+    filters = []
+    for item in where:
+        if isinstance(item, pb.Filter):
+            filters.append(item)
+            continue
+        column, op, *rest = item
+        if op.lower() not in _OPS:
+            raise ValueError(f"unknown operator {op!r}; use one of {', '.join(_OPS)}")
+        values = rest[0] if rest else ()
+        if not isinstance(values, (list, tuple, set)):
+            values = () if values is None and "null" in op else (values,)
+        filters.append(pb.Filter(column=column, op=_OPS[op.lower()], values=[to_value(v) for v in values]))
+    return filters
+
+
+def to_order_by(order_by) -> list[pb.OrderBy]:
+    """["col", "-col" (descending), ("col", True)]"""
+    terms = []
+    for term in order_by or ():
+        if isinstance(term, str):
+            terms.append(pb.OrderBy(column=term.lstrip("-"), descending=term.startswith("-")))
+        else:
+            terms.append(pb.OrderBy(column=term[0], descending=bool(term[1])))
+    return terms
+
+
+def to_aggregates(aggregates) -> list[pb.Aggregate]:
+    """{"alias": ("avg", "column")} or [("count", ""), ("max", "activity"), ...]"""
+    items = aggregates.items() if isinstance(aggregates, Mapping) else [(None, a) for a in aggregates or ()]
+    result = []
+    for alias, spec in items:
+        function, column = (spec, "") if isinstance(spec, str) else spec
+        if function.lower() not in _AGGREGATES:
+            raise ValueError(f"unknown aggregate {function!r}; use one of {', '.join(_AGGREGATES)}")
+        result.append(pb.Aggregate(function=_AGGREGATES[function.lower()], column=column, alias=alias or ""))
+    return result
+
+
+def decode_arrow(messages: Iterable[pb.QueryResponse]) -> tuple[pa.Table, pb.QueryResponse]:
+    """Decode one Query call's messages without copying the payload; return (table, last message)."""
+    schema, batches, last = None, [], None
+    for message in messages:
+        last = message
+        reader = pa.ipc.MessageReader.open_stream(pa.py_buffer(message.arrow_ipc))
+        for ipc in reader:
+            if ipc.type == "schema":
+                schema = pa.ipc.read_schema(ipc)
+            else:
+                batches.append(pa.ipc.read_record_batch(ipc, schema))
+    if schema is None:
+        raise CytoAtlasError("the service sent no Arrow schema")
+    return pa.Table.from_batches(batches, schema=schema), last
+
+
+class Router:
+    """Routes table queries to the atlas, perturbation and spatial services."""
+
+    def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
+                 channel_options: Sequence[tuple[str, object]] = ()):
+        self.addresses = {**addresses_from_env(), **(addresses or {})}
+        self.timeout = timeout
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), *channel_options]
+        if config := _service_config():
+            options += [("grpc.service_config", config), ("grpc.enable_retries", 1)]
+        self._channels = {d: grpc.insecure_channel(a, options=options) for d, a in self.addresses.items()}
+        self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
+        self._owners: dict[str, str] | None = None
+        self._tables: dict[str, pb.Table] = {}
+        self._down: dict[str, CytoAtlasError] = {}
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def discover(self) -> dict[str, str]:
+        """Ask every service for its tables (in parallel); return table -> domain."""
+        def list_tables(domain):
+            try:
+                return domain, self._stubs[domain].ListTables(pb.ListTablesRequest(), timeout=10).tables, None
+            except grpc.RpcError as err:
+                return domain, (), from_rpc_error(err, domain, self.addresses[domain])
+
+        owners, tables, down = {}, {}, {}
+        with ThreadPoolExecutor(len(self._stubs)) as pool:
+            for domain, listed, error in pool.map(list_tables, self._stubs):
+                if error:
+                    down[domain] = error
+                for table in listed:
+                    owners[table.name] = domain
+                    tables[table.name] = table
+        self._owners, self._tables, self._down = owners, tables, down
+        return dict(owners)
+
+    def service_for(self, table: str) -> str:
+        """The domain serving `table`; TableNotFound or ServiceUnavailable otherwise."""
+        if self._owners is None or table not in self._owners:
+            self.discover()  # tables can appear after a rebuild: look again before failing
+        if table in self._owners:
+            return self._owners[table]
+        owner = _spec_owner(table)
+        if owner in self._down:
+            error = self._down[owner]
+            raise ServiceUnavailable(f"table {table!r} belongs to the {owner} service at "
+                                     f"{self.addresses[owner]}, which is unavailable: {error}",
+                                     code=error.code, service=owner, address=self.addresses[owner])
+        known = list(self._owners) + [t for d in self._down for t in _spec_tables(d)]
+        raise TableNotFound(table, close_matches(table, known))
+
+    def tables(self) -> dict[str, pb.Table]:
+        """Every table served right now, by name (services that are down are left out)."""
+        self.discover()
+        return dict(self._tables)
+
+    def unavailable(self) -> dict[str, CytoAtlasError]:
+        """Services that failed the last discovery, with the error."""
+        return dict(self._down)
+
+    def describe(self, table: str) -> pb.Table:
+        domain = self.service_for(table)
+        return self._call(domain, "GetTable", pb.GetTableRequest(name=table)).table
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def query(self, table: str, columns: Sequence[str] = (), where=None, order_by=None,
+              limit: int | None = None, group_by: Sequence[str] = (), aggregates=None) -> pa.Table:
+        """Query a table; all matching rows (following page tokens) unless `limit` is given."""
+        pages = list(self.query_pages(table, columns, where, order_by, limit, group_by, aggregates))
+        return pa.concat_tables(pages) if len(pages) > 1 else pages[0]
+
+    def query_pages(self, table: str, columns: Sequence[str] = (), where=None, order_by=None,
+                    limit: int | None = None, group_by: Sequence[str] = (), aggregates=None,
+                    page_size: int = 0) -> Iterator[pa.Table]:
+        """Yield the result page by page (page_size 0 = the server's default page)."""
+        domain = self.service_for(table)
+        request = pb.QueryRequest(
+            table=table, columns=list(columns), filters=to_filters(where), order_by=to_order_by(order_by),
+            group_by=list(group_by), aggregates=to_aggregates(aggregates), format=pb.RESULT_FORMAT_ARROW)
+        remaining = limit
+        while True:
+            request.limit = min(filter(None, (remaining, page_size)), default=0)
+            try:
+                page, last = decode_arrow(self._stubs[domain].Query(request, timeout=self.timeout))
+            except grpc.RpcError as err:
+                raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            yield page
+            if remaining is not None:
+                remaining -= page.num_rows
+            if not last.next_page_token or (remaining is not None and remaining <= 0):
+                return
+            request.page_token = last.next_page_token
+
+    # -- operations --------------------------------------------------------------------------
+
+    def database_info(self, domain: str) -> pb.DatabaseInfo:
+        return self._call(domain, "GetDatabaseInfo", pb.GetDatabaseInfoRequest()).database_info
+
+    def health(self, domain: str, service: str = "") -> str:
+        stub = health_pb2_grpc.HealthStub(self._channels[domain])
+        try:
+            status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+    def _call(self, domain: str, method: str, request):
+        try:
+            return getattr(self._stubs[domain], method)(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+
+    def __enter__(self) -> "Router":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _spec_tables(domain: str) -> list[str]:
+    try:
+        from builders import DOMAINS
+    except ImportError:  # the client installed without the builders
+        return []
+    return [t.name for t in DOMAINS[domain].tables] if domain in DOMAINS else []
+
+
+def _spec_owner(table: str) -> str | None:
+    return next((d for d in DOMAINS if table in _spec_tables(d)), None)

@@ -1,0 +1,46 @@
+# CytoAtlas Data Services. Two commands for a newcomer: `make demo` and `make test`.
+# Both set themselves up: a virtualenv in .venv, the package installed editable, protos generated.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+GENERATED := cytoatlas/table/v1/table_service_pb2.py
+PROTOS := $(shell find protos -name '*.proto')
+BUF := $(VENV)/node/node_modules/.bin/buf
+DEMO_DIR ?= demo
+
+.PHONY: setup protos lint-protos test demo bench clean
+
+setup: $(STAMP) $(GENERATED)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The generated Python code is not checked in: it is made here from protos/ (see README).
+$(GENERATED): $(PROTOS) protos/generate.py $(STAMP)
+	$(BIN)/python protos/generate.py
+
+protos: $(STAMP)
+	$(BIN)/python protos/generate.py
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node @bufbuild/buf@1.75.0
+
+lint-protos: $(BUF)
+	cd protos && ../$(BUF) lint
+
+test: setup lint-protos
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/python scripts/demo.py --dir $(DEMO_DIR)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) cytoatlas/table cytoatlas/atlas cytoatlas/perturbation cytoatlas/spatial

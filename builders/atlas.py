@@ -127,7 +127,8 @@ DOMAIN = DomainSpec(
             json_layout="dict_of_lists",
             columns=(
                 key_text("category", "age, bmi or biochemistry (the source's top-level key)."),
-                key_text("feature", "Biochemistry marker; 'age' or 'bmi' for those categories."),
+                key_text("feature", "Biochemistry marker; for age and bmi, which name none, the category.",
+                         fallback="category"),
                 *_protein_sig(),
                 real("rho", "Spearman rho."),
                 pvalue(description="Spearman p-value."), qvalue(),

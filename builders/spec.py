@@ -29,6 +29,9 @@ class Column:
     # Names to look for in the source, in order; the first present wins. Default: (name,).
     source_names: tuple[str, ...] = ()
     check: str | None = None  # PROBABILITY, NON_NEGATIVE or SIGNATURE_TYPE
+    # Another column whose value stands in where the source has none (absent key, null value or
+    # no such column at all): the real sources leave some key parts implicit.
+    fallback: str | None = None
 
     @property
     def candidates(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
 CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
-DEFAULT_SCALE = 0.25  # the smallest demo scale whose parse10m_activity has >= 1M SecAct rows
+DEFAULT_SCALE = 0.25  # parse10m_activity then has > 1M SecAct rows (0.2 is the smallest scale that does)
 
 
 def prepare(scale: float, seed: int) -> pathlib.Path:
@@ -111,8 +111,9 @@ def main() -> int:
     }
 
     def sql_for(where, limit):
+        """The statement and its bound parameters, as keyword arguments of `con.sql`."""
         sql = "SELECT * FROM parse10m_activity WHERE " + " AND ".join(f'"{c}" = ?' for c, _, _ in where)
-        return sql + (f" LIMIT {limit}" if limit else ""), [v for _, _, v in where]
+        return {"query": sql + (f" LIMIT {limit}" if limit else ""), "params": [v for _, _, v in where]}
 
     process, address = start_service(db)
     results = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -124,7 +125,7 @@ def main() -> int:
         print(f"service at {address}; file {db} ({db.stat().st_size / 1e6:.0f} MB)\n", flush=True)
 
         ways = {
-            "in-process": lambda w, l: con.sql(*sql_for(w, l)).to_arrow_table(),
+            "in-process": lambda w, l: con.sql(**sql_for(w, l)).to_arrow_table(),
             "stub": lambda w, l: decode_arrow(stub.Query(pb.QueryRequest(
                 table="parse10m_activity", filters=to_filters(w), limit=l)))[0],
             "router": lambda w, l: router.query("parse10m_activity", where=w, limit=l or None),
@@ -162,7 +163,7 @@ def main() -> int:
 
         def in_process_worker():
             cursor = con.cursor()
-            return lambda w, l: cursor.sql(*sql_for(w, l)).to_arrow_table()
+            return lambda w, l: cursor.sql(**sql_for(w, l)).to_arrow_table()
 
         results["concurrency"] = {
             "clients": args.clients, "seconds": args.seconds,

@@ -1,0 +1,110 @@
+"""Session fixtures: real demo sources -> real builds -> the three real services on free ports.
+
+The services run as `cytoatlas serve` subprocesses, exactly as deployed, so the tests also
+exercise the entry point, and this process can open the same files read-only for comparisons.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import grpc
+import pytest
+
+from builders import demo_data, engine
+from cytoatlas.client import Router
+from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
+
+DOMAINS = ("atlas", "perturbation", "spatial")
+BIN = pathlib.Path(sys.executable).parent
+TEST_SCALE = float(os.environ.get("CYTOATLAS_TEST_SCALE", demo_data.MIN_SCALE))
+_LISTENING = re.compile(r"listening on ([\d.]+):(\d+),")
+
+
+class ServiceProcess:
+    """One `cytoatlas serve DOMAIN` subprocess and the address it listens on."""
+
+    def __init__(self, domain: str, db: pathlib.Path, log: pathlib.Path, *extra: str):
+        self.domain, self.db, self.log = domain, db, log
+        self.process = subprocess.Popen(
+            [str(BIN / "cytoatlas"), "serve", domain, "--db", str(db), "--port", "0", *extra],
+            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        self.address = None
+
+    def wait_listening(self, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(self.log.read_text())
+            if match:
+                self.address = f"{match.group(1)}:{match.group(2)}"
+                return self.address
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.domain} service exited: {self.log.read_text()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.domain} service did not start: {self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def source_dir(tmp_path_factory) -> pathlib.Path:
+    source = tmp_path_factory.mktemp("source")
+    demo_data.generate(source, scale=TEST_SCALE, seed=0)
+    return source
+
+
+@pytest.fixture(scope="session")
+def built(source_dir, tmp_path_factory) -> dict[str, pathlib.Path]:
+    """The three published domain files, built by the real builders from the demo sources."""
+    return engine.build_all(source_dir, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def services(built, tmp_path_factory) -> dict[str, ServiceProcess]:
+    logs = tmp_path_factory.mktemp("logs")
+    running = {d: ServiceProcess(d, built[d], logs / f"{d}.log") for d in DOMAINS}
+    try:
+        for service in running.values():
+            service.wait_listening()
+        yield running
+    finally:
+        for service in running.values():
+            service.stop()
+
+
+@pytest.fixture(scope="session")
+def addresses(services) -> dict[str, str]:
+    return {d: s.address for d, s in services.items()}
+
+
+@pytest.fixture(scope="session")
+def router(addresses) -> Router:
+    with Router(addresses) as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def stubs(addresses) -> dict[str, pb_grpc.TableServiceStub]:
+    channels = {d: grpc.insecure_channel(a) for d, a in addresses.items()}
+    yield {d: pb_grpc.TableServiceStub(c) for d, c in channels.items()}
+    for channel in channels.values():
+        channel.close()
+
+
+@pytest.fixture(scope="session")
+def local(built) -> dict[str, duckdb.DuckDBPyConnection]:
+    """In-process read-only connections to the same files: the reference answers come from here."""
+    connections = {d: duckdb.connect(str(p), read_only=True) for d, p in built.items()}
+    yield connections
+    for connection in connections.values():
+        connection.close()

@@ -1,0 +1,152 @@
+"""Unit tests of request validation and SQL compilation (no server, no file)."""
+
+import grpc
+import pytest
+
+from cytoatlas.serving import paging
+from cytoatlas.serving.compiler import compile_query
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import ColumnInfo, TableInfo
+from cytoatlas.serving.errors import ServiceError
+from cytoatlas.table.v1 import table_service_pb2 as pb
+
+TABLE = TableInfo(
+    name="effects", domain="perturbation", description="", row_count=10,
+    columns=(ColumnInfo("cytokine", "VARCHAR", False, ""), ColumnInfo("cell_type", "VARCHAR", False, ""),
+             ColumnInfo("n", "BIGINT", True, ""), ColumnInfo("diff", "DOUBLE", True, ""),
+             ColumnInfo("ok", "BOOLEAN", True, ""), ColumnInfo('we"ird', "VARCHAR", True, "")),
+    key_columns=("cytokine", "cell_type"))
+SETTINGS = Settings()
+
+
+def s(v):
+    return pb.Value(string_value=v)
+
+
+def i(v):
+    return pb.Value(int_value=v)
+
+
+def d(v):
+    return pb.Value(double_value=v)
+
+
+def f(column, op, *values):
+    return pb.Filter(column=column, op=op, values=values)
+
+
+def compile_(**kw):
+    return compile_query(pb.QueryRequest(table="effects", **kw), TABLE, SETTINGS)
+
+
+def error(**kw) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
+        compile_(**kw)
+    return info.value
+
+
+def test_plain_select_relies_on_key_order_and_fetches_one_extra_row():
+    q = compile_()
+    assert q.sql == ('SELECT "cytokine", "cell_type", "n", "diff", "ok", "we""ird" FROM "effects" '
+                     f"LIMIT {SETTINGS.arrow_default_limit + 1} OFFSET 0")
+    assert q.params == []
+
+
+def test_filters_are_bound_parameters_in_order():
+    q = compile_(columns=["diff"], filters=[
+        f("cytokine", pb.OP_IN, s("IL6"), s("IFNG")), f("diff", pb.OP_BETWEEN, i(-1), d(2.5)),
+        f("cell_type", pb.OP_STARTS_WITH, s("CD4")), f("n", pb.OP_IS_NULL), f("cytokine", pb.OP_CONTAINS, s("'; drop"))],
+        limit=5)
+    assert q.sql == ('SELECT "diff" FROM "effects" WHERE "cytokine" IN (?, ?) AND "diff" BETWEEN ? AND ? '
+                     'AND starts_with("cell_type", ?) AND "n" IS NULL AND contains("cytokine", ?) LIMIT 6 OFFSET 0')
+    assert q.params == ["IL6", "IFNG", -1, 2.5, "CD4", "'; drop"]
+
+
+def test_order_by_appends_the_key_as_tiebreaker_with_nulls_last():
+    q = compile_(order_by=[pb.OrderBy(column="diff", descending=True), pb.OrderBy(column="cell_type")])
+    assert 'ORDER BY "diff" DESC NULLS LAST, "cell_type" ASC NULLS LAST, "cytokine" ASC NULLS LAST ' in q.sql
+
+
+def test_group_by_with_aggregates_orders_by_groups():
+    q = compile_(group_by=["cytokine"], aggregates=[
+        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT),
+        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_AVG, column="diff"),
+        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT_DISTINCT, column="cell_type", alias="cells")],
+        order_by=[pb.OrderBy(column="avg_diff", descending=True)])
+    assert q.sql.startswith('SELECT "cytokine", count(*) AS "count", avg("diff") AS "avg_diff", '
+                            'count(DISTINCT "cell_type") AS "cells" FROM "effects" GROUP BY "cytokine" '
+                            'ORDER BY "avg_diff" DESC NULLS LAST, "cytokine" ASC NULLS LAST')
+
+
+def test_limits_default_cap_and_offset():
+    assert compile_(format=pb.RESULT_FORMAT_ROWS).page_size == SETTINGS.rows_default_limit
+    assert compile_(format=pb.RESULT_FORMAT_ROWS, limit=10**9).page_size == SETTINGS.rows_max_limit
+    assert compile_(limit=10**12).page_size == SETTINGS.arrow_max_limit
+    q = compile_query(pb.QueryRequest(table="effects", limit=3), TABLE, SETTINGS, offset=9)
+    assert q.sql.endswith("LIMIT 4 OFFSET 9")
+
+
+@pytest.mark.parametrize("kw, reason, field", [
+    (dict(columns=["nope"]), "COLUMN_NOT_FOUND", "columns[0]"),
+    (dict(columns=["diff", "diff"]), "INVALID_REQUEST", "columns"),
+    (dict(limit=-1), "INVALID_REQUEST", "limit"),
+    (dict(format=7), "INVALID_REQUEST", "format"),
+    (dict(filters=[f("diff", pb.OP_UNSPECIFIED, d(1))]), "INVALID_FILTER", "filters[0].op"),
+    (dict(filters=[f("diff", 99, d(1))]), "INVALID_FILTER", "filters[0].op"),
+    (dict(filters=[f("diff", pb.OP_EQ)]), "INVALID_FILTER", "filters[0].values"),
+    (dict(filters=[f("diff", pb.OP_BETWEEN, d(1))]), "INVALID_FILTER", "filters[0].values"),
+    (dict(filters=[f("diff", pb.OP_IS_NULL, d(1))]), "INVALID_FILTER", "filters[0].values"),
+    (dict(filters=[f("diff", pb.OP_IN)]), "INVALID_FILTER", "filters[0].values"),
+    (dict(filters=[f("n", pb.OP_EQ, s("3"))]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("n", pb.OP_EQ, d(3.0))]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("cytokine", pb.OP_EQ, i(3))]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("ok", pb.OP_EQ, s("true"))]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("diff", pb.OP_EQ, d(float("nan")))]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("diff", pb.OP_EQ, pb.Value())]), "INVALID_FILTER", "filters[0].values[0]"),
+    (dict(filters=[f("n", pb.OP_CONTAINS, i(1))]), "INVALID_FILTER", "filters[0].op"),
+    (dict(filters=[f("x; DROP TABLE effects", pb.OP_EQ, s("a"))]), "COLUMN_NOT_FOUND", "filters[0].column"),
+    (dict(group_by=["cytokine"], columns=["diff"]), "INVALID_AGGREGATE", "columns[0]"),
+    (dict(aggregates=[pb.Aggregate(function=pb.AGGREGATE_FUNCTION_SUM, column="cytokine")]),
+     "INVALID_AGGREGATE", "aggregates[0].column"),
+    (dict(aggregates=[pb.Aggregate(column="diff")]), "INVALID_AGGREGATE", "aggregates[0].function"),
+    (dict(aggregates=[pb.Aggregate(function=pb.AGGREGATE_FUNCTION_MAX)]), "INVALID_AGGREGATE", "aggregates[0].column"),
+    (dict(group_by=["cytokine"], aggregates=[pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT, alias="cytokine")]),
+     "INVALID_AGGREGATE", "aggregates[0].alias"),
+    (dict(group_by=["cytokine"], order_by=[pb.OrderBy(column="diff")]), "COLUMN_NOT_FOUND", "order_by[0].column"),
+    (dict(order_by=[pb.OrderBy(column="diff"), pb.OrderBy(column="diff")]), "INVALID_REQUEST", "order_by[1].column"),
+    (dict(filters=[f("n", pb.OP_IS_NOT_NULL)] * 65), "INVALID_REQUEST", "filters"),
+    (dict(filters=[f("cytokine", pb.OP_EQ, s("x" * 5000))]), "INVALID_FILTER", "filters[0].values[0]"),
+])
+def test_bad_requests_are_invalid_argument_naming_the_field(kw, reason, field):
+    err = error(**kw)
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.field == field
+    status = err.to_status()
+    assert reason in str(status.details[0].value)
+    assert field.split("[")[0] in err.message
+
+
+def test_unknown_column_suggests_close_names():
+    err = error(columns=["cell_typ"])
+    assert "did you mean 'cell_type'" in err.message
+    assert err.metadata["suggestions"] == "cell_type"
+
+
+def test_page_tokens_round_trip_and_reject_tampering_other_requests_and_old_builds():
+    request = pb.QueryRequest(table="effects", filters=[f("n", pb.OP_GT, i(3))], limit=5)
+    token = paging.encode(40, request, "build-1", "secret")
+    assert paging.decode(token, request, "build-1", "secret") == 40
+    other_page_size = pb.QueryRequest(table="effects", filters=[f("n", pb.OP_GT, i(3))], limit=50)
+    assert paging.decode(token, other_page_size, "build-1", "secret") == 40
+    tampered = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    for bad, code in [(tampered, grpc.StatusCode.INVALID_ARGUMENT), ("not a token!", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("", grpc.StatusCode.INVALID_ARGUMENT)]:
+        with pytest.raises(ServiceError) as info:
+            paging.decode(bad, request, "build-1", "secret")
+        assert info.value.code == code
+    with pytest.raises(ServiceError) as info:
+        paging.decode(token, pb.QueryRequest(table="effects", limit=5), "build-1", "secret")
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and "different request" in info.value.message
+    with pytest.raises(ServiceError) as info:
+        paging.decode(token, request, "build-2", "secret")
+    assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION and "rebuilt" in info.value.message

@@ -35,7 +35,7 @@ def call(stub, request):
 CASES = [
     # (id, request, code, words the message must contain, ErrorInfo reason)
     ("unknown table", q(table="tahoe_drug_efect"), grpc.StatusCode.NOT_FOUND, "did you mean 'tahoe_drug_effect'", "TABLE_NOT_FOUND"),
-    ("empty table", q(table=""), INVALID, "a table name is required", "INVALID_REQUEST"),
+    ("empty table", q(table=""), INVALID, "a table name is required in `table`", "INVALID_REQUEST"),
     ("unknown table GetTable", pb.GetTableRequest(name="nope"), grpc.StatusCode.NOT_FOUND, "not served by the perturbation", "TABLE_NOT_FOUND"),
     ("injection in table", q(table=INJECTION), grpc.StatusCode.NOT_FOUND, "is not served", "TABLE_NOT_FOUND"),
     ("unknown column", q(columns=["activity_dif"]), INVALID, "did you mean 'activity_diff'", "COLUMN_NOT_FOUND"),

@@ -117,8 +117,6 @@ def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings
 
 
 def _check_counts(request: pb.QueryRequest, settings: Settings) -> None:
-    if not request.table:
-        raise invalid(Reason.INVALID_REQUEST, "table is required", "table")
     for name in ("columns", "filters", "order_by", "group_by", "aggregates"):
         n = len(getattr(request, name))
         if n > settings.max_filters and name != "columns":

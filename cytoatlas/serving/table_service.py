@@ -72,10 +72,10 @@ class TableServicer(pb_grpc.TableServiceServicer):
         self.settings = settings
         self._database = database
 
-    def table(self, db: Database, name: str) -> TableInfo:
+    def table(self, db: Database, name: str, field: str) -> TableInfo:
         if not name:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
-                               "a table name is required", field="name")
+                               f"a table name is required in `{field}`", field=field)
         table = db.tables.get(name)
         if table is None:
             raise table_not_found(name, db.tables, self.domain)
@@ -88,7 +88,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
 
     @handle_errors
     def GetTable(self, request, context):
-        return pb.GetTableResponse(table=table_message(self.table(self._database(), request.name)))
+        return pb.GetTableResponse(table=table_message(self.table(self._database(), request.name, "name")))
 
     @handle_errors
     def GetDatabaseInfo(self, request, context):
@@ -107,7 +107,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
     def Query(self, request, context):
         started = time.perf_counter()
         db = self._database()
-        table = self.table(db, request.table)
+        table = self.table(db, request.table, "table")
         offset = paging.decode(request.page_token, request, db.manifest.build_id,
                                self.settings.token_secret) if request.page_token else 0
         query = compiler.compile_query(request, table, self.settings, offset)

@@ -70,8 +70,15 @@ def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings
     """Validate `request` against `table` and compile it; raise ServiceError on bad input."""
     fmt = result_format(request)
     size = page_size(request, settings)
-    _check_counts(request, settings)
     params: list = []
+    select, _ = _select(request, table, settings, params)
+    return CompiledQuery(f"{select} LIMIT {size + 1} OFFSET {offset}", params, size, offset, fmt)
+
+
+def _select(request: pb.QueryRequest, table: TableInfo, settings: Settings, params: list,
+            ordered: bool = True) -> tuple[str, list[str]]:
+    """The SELECT statement of `request` (no LIMIT) and its output columns; values go to `params`."""
+    _check_counts(request, settings)
 
     where = [_filter_sql(f, i, table, settings, params) for i, f in enumerate(request.filters)]
     grouped = bool(request.group_by) or bool(request.aggregates)
@@ -105,15 +112,15 @@ def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings
         sql.append("WHERE " + " AND ".join(where))
     if request.group_by:
         sql.append("GROUP BY " + ", ".join(quote(c) for c in group_by))
-    if order or grouped:
+    if ordered and (order or grouped):
         # Without order_by and grouping the builder's key order is the physical order, which
         # DuckDB preserves (preserve_insertion_order), so no sort is needed for a stable order.
-        ordered = {term.column for term in request.order_by}
-        terms = order + [f"{quote(c)} ASC NULLS LAST" for c in tiebreak if c not in ordered]
+        named = {term.column for term in request.order_by}
+        terms = order + [f"{quote(c)} ASC NULLS LAST" for c in tiebreak if c not in named]
         if terms:
             sql.append("ORDER BY " + ", ".join(terms))
-    sql.append(f"LIMIT {size + 1} OFFSET {offset}")
-    return CompiledQuery(" ".join(sql), params, size, offset, fmt)
+    outputs = projected + ([alias for alias, _ in aggregates] if grouped else [])
+    return " ".join(sql), outputs
 
 
 def _check_counts(request: pb.QueryRequest, settings: Settings) -> None:
@@ -262,3 +269,77 @@ def _order_by(order_by, table: TableInfo, orderable: set[str], grouped: bool) ->
         seen.add(term.column)
         terms.append(f"{quote(term.column)} {'DESC' if term.descending else 'ASC'} NULLS LAST")
     return terms
+
+
+# --- matrices and joins: the same checked, parameterised building blocks, composed ------------
+
+
+@dataclass(frozen=True)
+class Pivot:
+    """A matrix view of a long table: one matrix row per `rows` value, one column per `columns`
+    value, each cell `function(value)` over the filtered rows that fall in it."""
+
+    rows: str
+    columns: str
+    value: str
+    function: int = pb.AGGREGATE_FUNCTION_AVG
+
+
+def compile_pivot(request: pb.QueryRequest, pivot: Pivot, table: TableInfo,
+                  settings: Settings) -> tuple[str, list]:
+    """Pivot `request.table` (after `request.filters`) in DuckDB.
+
+    The result has one row per distinct `pivot.rows` value, ascending, with two lists aligned
+    across rows: `columns` (every distinct `pivot.columns` value, ascending) and `values` (the
+    cell values in that order, NULL where no row falls in a cell).
+    """
+    if request.group_by or request.aggregates or request.order_by or request.columns:
+        raise invalid(Reason.INVALID_REQUEST, "a pivot takes filters only", "pivot")
+    _check_counts(request, settings)
+    params: list = []
+    where = [_filter_sql(f, i, table, settings, params) for i, f in enumerate(request.filters)]
+    rows, columns = (_column(c, table, f"pivot.{n}").name for c, n in
+                     ((pivot.rows, "rows"), (pivot.columns, "columns")))
+    aggregate = pb.Aggregate(function=pivot.function, column=pivot.value, alias="cell")
+    [(_, cell)] = _aggregates([aggregate], table, set())
+    source = (f"SELECT {quote(rows)} AS r, {quote(columns)} AS c, {cell} AS v FROM {quote(table.name)}"
+              + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY r, c")
+    sql = (f"WITH cells AS ({source}), row_keys AS (SELECT DISTINCT r FROM cells), "
+           "column_keys AS (SELECT DISTINCT c FROM cells) "
+           f"SELECT row_keys.r AS {quote(rows)}, list(column_keys.c ORDER BY column_keys.c) AS \"columns\", "
+           "list(cells.v ORDER BY column_keys.c) AS \"values\" "
+           "FROM row_keys CROSS JOIN column_keys "
+           "LEFT JOIN cells ON cells.r = row_keys.r AND cells.c = column_keys.c "
+           "GROUP BY row_keys.r ORDER BY row_keys.r")
+    return sql, params
+
+
+def compile_join(left: pb.QueryRequest, left_table: TableInfo, right: pb.QueryRequest,
+                 right_table: TableInfo, using: tuple[str, ...], settings: Settings,
+                 offset: int = 0) -> CompiledQuery:
+    """Join two filtered projections on equal `using` columns, paged like `left` asks.
+
+    Each side compiles as a query of its own (checked, parameterised); the only other output
+    column both sides may share is a `using` column. Ordered by both tables' keys, so pages are
+    stable.
+    """
+    size = page_size(left, settings)
+    params: list = []
+    left_sql, left_columns = _select(left, left_table, settings, params, ordered=False)
+    right_sql, right_columns = _select(right, right_table, settings, params, ordered=False)
+    for i, name in enumerate(using):
+        _column(name, left_table, f"using[{i}]")
+        _column(name, right_table, f"using[{i}]")
+        if name not in left_columns or name not in right_columns:
+            raise invalid(Reason.INVALID_REQUEST, f"join column {name!r} must be projected on both sides",
+                          "columns", column=name)
+    shared = (set(left_columns) & set(right_columns)) - set(using)
+    if shared:
+        raise invalid(Reason.INVALID_REQUEST, f"both sides of the join project {sorted(shared)}",
+                      "columns")
+    keys = list(dict.fromkeys(c for c in (*left_table.key_columns, *right_table.key_columns)
+                              if c in left_columns or c in right_columns))
+    order = ", ".join(f"{quote(c)} ASC NULLS LAST" for c in keys)
+    sql = (f"SELECT * FROM ({left_sql}) AS l JOIN ({right_sql}) AS r USING "
+           f"({', '.join(quote(c) for c in using)}) ORDER BY {order} LIMIT {size + 1} OFFSET {offset}")
+    return CompiledQuery(sql, params, size, offset, result_format(left))

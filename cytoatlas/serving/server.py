@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -16,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
 from cytoatlas.serving.table_service import TableServicer
+from cytoatlas.serving.typed_rpc import TypedQueries
 from cytoatlas.table.v1 import table_service_pb2, table_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         TableServicer(domain, settings, lambda: database), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (TABLE_SERVICE,)
+    # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
+    typed = importlib.import_module(f"services.{domain}.rpcs")
+    names = (TABLE_SERVICE, typed.add_to_server(server, TypedQueries(domain, settings, lambda: database)))
     reflection.enable_server_reflection(names + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.resolved_port(domain)}"
     try:

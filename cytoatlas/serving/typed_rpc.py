@@ -1,0 +1,246 @@
+"""What the domains' typed RPCs share: typed request -> QueryRequest -> the compiler -> messages.
+
+A typed handler names a table, the request fields that filter it (request field = column name),
+and the output message (message field = column name, or aggregate alias). Everything else —
+checking names, compiling one parameterised statement, paging, matrices, joins — happens here and
+in `compiler`, the same code path TableService.Query takes. Nothing is filtered, sorted or
+aggregated in Python; rows are only copied into messages.
+"""
+
+from __future__ import annotations
+
+import decimal
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+import grpc
+import pyarrow as pa
+
+from cytoatlas.client.router import to_aggregates, to_filters, to_order_by
+from cytoatlas.serving import compiler, paging
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import Database, TableInfo
+from cytoatlas.serving.errors import Reason, ServiceError, close_matches, invalid, table_not_found
+from cytoatlas.table.v1 import table_service_pb2 as pb
+
+DEFAULT_SIGNATURE_TYPE = "CytoSig"
+DEFAULT_TOP_N, MAX_TOP_N = 10, 100
+_SHOWN_CHOICES = 30  # list every valid choice in an error message up to this many
+# Fields whose valid values form a small closed vocabulary: a wrong one is a malformed request
+# (INVALID_ARGUMENT); any other unknown name is a lookup that found nothing (NOT_FOUND).
+CLOSED_VOCABULARIES = frozenset({"signature_type", "atlas", "category"})
+
+
+def signature_type(request) -> str:
+    """The request's signature_type, or the documented default."""
+    return request.signature_type or DEFAULT_SIGNATURE_TYPE
+
+
+def top_n(request) -> int:
+    if request.top_n < 0:
+        raise invalid(Reason.INVALID_REQUEST, f"top_n must be 0 (default {DEFAULT_TOP_N}) or positive, "
+                      f"got {request.top_n}", "top_n")
+    return min(request.top_n or DEFAULT_TOP_N, MAX_TOP_N)
+
+
+def required(request, field: str) -> str:
+    value = getattr(request, field)
+    if not value:
+        raise invalid(Reason.INVALID_REQUEST, f"`{field}` is required", field)
+    return value
+
+
+class TypedQueries:
+    """Runs typed RPCs' queries on the served file; one per domain servicer."""
+
+    def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
+        self.domain = domain
+        self.settings = settings
+        self._database = database
+        self._distinct: dict[tuple, list] = {}  # (file build, table, column) -> sorted values
+        self._lock = threading.Lock()
+
+    # -- names ---------------------------------------------------------------------------
+
+    def table(self, db: Database, name: str) -> TableInfo:
+        table = db.tables.get(name)
+        if table is None:  # the file lacks a table this RPC reads
+            raise table_not_found(name, db.tables, self.domain)
+        return table
+
+    def distinct(self, table: str, column: str, where=None) -> list:
+        """Sorted distinct non-null values of `column` (a GROUP BY through the compiler), cached
+        per built file: the file never changes while it is served."""
+        db = self._database()
+        key = (db.path, db.manifest.build_id, table, column, repr(where))
+        with self._lock:
+            cached = self._distinct.get(key)
+        if cached is None:
+            request = pb.QueryRequest(table=table, group_by=[column], order_by=to_order_by([column]),
+                                      filters=to_filters(where) + to_filters([(column, "is not null")]),
+                                      limit=self.settings.arrow_max_limit, format=pb.RESULT_FORMAT_ARROW)
+            result = self._run(db, compiler.compile_query(request, self.table(db, table), self.settings), None)
+            cached = result.column(column).to_pylist()
+            with self._lock:
+                self._distinct[key] = cached
+        return cached
+
+    def check(self, table: str, field: str, value: str, column: str | None = None) -> None:
+        """Raise INVALID_ARGUMENT / NOT_FOUND naming the valid choices when `value` is not a
+        value of `column` (default: the field's name) in `table`."""
+        column = column or field
+        choices = self.distinct(table, column)
+        if value in choices:
+            return
+        matches = close_matches(value, choices)
+        if len(choices) <= _SHOWN_CHOICES:
+            hint = "valid values: " + ", ".join(map(str, choices))
+        else:
+            hint = (f"{len(choices)} values, e.g. " + ", ".join(map(str, choices[:10])) + ", ...")
+        if matches:
+            hint = f"did you mean {' or '.join(repr(m) for m in matches)}? " + hint
+        message = f"{field} {value!r} is not in {table}; {hint}"
+        metadata = dict(field=field, value=value, table=table, suggestions=",".join(matches))
+        if field in CLOSED_VOCABULARIES:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST, message,
+                               metadata=metadata, field=field)
+        raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
+                           metadata=metadata, resource=(field, value))
+
+    def check_any(self, tables: Sequence[str], field: str, value: str) -> None:
+        """Like `check`, but the value need only occur in one of `tables`."""
+        if not any(value in self.distinct(table, field) for table in tables):
+            self.check(tables[0], field, value)
+
+    def filters(self, table: str, request, fields: Iterable[str], **values) -> list:
+        """Equality filters for the request fields that are set (signature_type always, defaulted),
+        each value checked against the data first. `values` overrides or adds fields."""
+        where = []
+        for field in fields:
+            value = values[field] if field in values else (
+                signature_type(request) if field == "signature_type" else getattr(request, field))
+            if value in ("", None) or value == 0:  # proto3 default: not set, no filter
+                continue
+            self.check(table, field, value)
+            where.append((field, "=", value))
+        return where
+
+    # -- queries -------------------------------------------------------------------------
+
+    def page(self, context, request, table: str, message: type, where=(), *, order_by=(),
+             group_by=(), aggregates=None, columns: Sequence[str] | None = None,
+             size: int | None = None, size_field: str = "page_size",
+             format: int = pb.RESULT_FORMAT_ROWS) -> tuple:
+        """One AIP-158 page of `message`s (a pyarrow.Table when `message` is None) and the next
+        page token ("" when done). Page sizes follow the ROWS limits unless `format` is ARROW."""
+        db = self._database()
+        size = getattr(request, size_field) if size is None else size
+        if size < 0:
+            raise invalid(Reason.INVALID_REQUEST, f"{size_field} must be 0 (the default) or positive, "
+                          f"got {size}", size_field)
+        if group_by or aggregates:
+            columns = list(group_by) if columns is None else columns
+        elif columns is None:
+            columns = [f for f in message.DESCRIPTOR.fields_by_name if self.table(db, table).column(f)]
+        query = pb.QueryRequest(table=table, columns=columns, filters=to_filters(list(where)),
+                                order_by=to_order_by(order_by), group_by=list(group_by),
+                                aggregates=to_aggregates(aggregates), limit=size, format=format)
+        offset = self._offset(db, getattr(request, "page_token", ""), query)
+        compiled = compiler.compile_query(query, self.table(db, table), self.settings, offset)
+        return self._messages(db, compiled, context, query, message)
+
+    def aggregate(self, table: str, where, **aggregates) -> dict:
+        """Aggregates over every row matching `where`: {alias: value}, one statement in DuckDB."""
+        result, _ = self.page(None, _NoToken, table, None, where, aggregates=aggregates, columns=[], size=1)
+        return {k: _plain(v) for k, v in result.to_pylist()[0].items()}
+
+    def top(self, context, request, table: str, message: type, where, order_by: str) -> list:
+        """The first top_n rows of `table` matching `where`, `order_by` descending."""
+        rows, _ = self.page(context, _NoToken, table, message, where, order_by=["-" + order_by],
+                            size=top_n(request))
+        return rows
+
+    def matrix(self, context, table: str, where, pivot: compiler.Pivot, matrix: type, row: type):
+        """`table` pivoted in DuckDB into a `matrix` message of `row`s (NaN for an empty cell)."""
+        db = self._database()
+        query = pb.QueryRequest(table=table, filters=to_filters(list(where)))
+        sql, params = compiler.compile_pivot(query, pivot, self.table(db, table), self.settings)
+        result = self._run(db, compiler.CompiledQuery(sql, params, 0, 0, compiler.ARROW), context)
+        columns = result.column("columns")[0].as_py() if result.num_rows else []
+        return matrix(rows=result.column(pivot.rows).to_pylist(), columns=columns,
+                      values=[row(values=[float("nan") if v is None else v for v in cells])
+                              for cells in result.column("values").to_pylist()])
+
+    def names_page(self, context, request, table: str, column: str, where=()) -> tuple[list, str]:
+        """One page of the sorted distinct values of `column` (GROUP BY in DuckDB)."""
+        where = [*where, (column, "is not null")]
+        rows, token = self.page(context, request, table, None, where, group_by=[column], order_by=[column])
+        return rows.column(column).to_pylist(), token
+
+    def joined_page(self, context, request, left: pb.QueryRequest, right: pb.QueryRequest,
+                    using: tuple[str, ...], message: type) -> tuple[list, str]:
+        """One page of `left` JOIN `right` USING `using`, joined in DuckDB."""
+        db = self._database()
+        if request.page_size < 0:
+            raise invalid(Reason.INVALID_REQUEST, f"page_size must be 0 (the default) or positive, "
+                          f"got {request.page_size}", "page_size")
+        left.limit, left.format = request.page_size, pb.RESULT_FORMAT_ROWS
+        # The token binds to both sides: fingerprint a request carrying both sides' filters.
+        shape = pb.QueryRequest(table=f"{left.table}+{right.table}", columns=[*left.columns, *right.columns],
+                                filters=[*left.filters, *right.filters], limit=left.limit)
+        offset = self._offset(db, request.page_token, shape)
+        compiled = compiler.compile_join(left, self.table(db, left.table), right, self.table(db, right.table),
+                                         using, self.settings, offset)
+        return self._messages(db, compiled, context, shape, message)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _offset(self, db: Database, token: str, query: pb.QueryRequest) -> int:
+        if not token:
+            return 0
+        return paging.decode(token, query, db.manifest.build_id, self.settings.token_secret)
+
+    def _messages(self, db, compiled: compiler.CompiledQuery, context, query, message) -> tuple[list, str]:
+        result = self._run(db, compiled, context)
+        token = ""
+        if result.num_rows > compiled.page_size:  # the compiler asked for one row more than a page
+            result = result.slice(0, compiled.page_size)
+            token = paging.encode(compiled.offset + compiled.page_size, query, db.manifest.build_id,
+                                  self.settings.token_secret)
+        return (result if message is None else to_messages(result, message)), token
+
+    def _run(self, db: Database, compiled: compiler.CompiledQuery, context) -> pa.Table:
+        """Run one compiled statement on its own cursor; a cancelled call interrupts DuckDB."""
+        cursor = db.cursor()
+        done = False
+
+        def interrupt():
+            if not done:
+                cursor.interrupt()
+
+        if context is not None:
+            context.add_callback(interrupt)
+        try:
+            return cursor.sql(compiled.sql, params=compiled.params).to_arrow_table()
+        finally:
+            done = True
+            cursor.close()
+
+
+class _NoToken:
+    page_token = ""
+
+
+def to_messages(result: pa.Table, message: type) -> list:
+    """Copy each row into `message`, field by column name; NULL leaves the field unset."""
+    fields = message.DESCRIPTOR.fields_by_name
+    names = [n for n in result.column_names if n in fields]
+    return [message(**{k: _plain(v) for k, v in row.items() if v is not None})
+            for row in result.select(names).to_pylist()]
+
+
+def _plain(value):
+    """DuckDB sums integers into HUGEINT (a decimal in Arrow); protobuf wants int or float."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

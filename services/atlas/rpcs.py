@@ -1,0 +1,100 @@
+"""cytoatlas.atlas.v1.AtlasService: each RPC names its table, filters and output message;
+cytoatlas.serving.typed_rpc and the query compiler do the rest (docs/typed_rpcs.md)."""
+
+from __future__ import annotations
+
+from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
+from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
+from cytoatlas.serving.errors import Reason, invalid
+from cytoatlas.serving.table_service import handle_errors
+from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
+from cytoatlas.table.v1 import table_service_pb2 as table_pb
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AtlasService"].full_name
+# ListCellTypeSummaries: each atlas keeps its cell-type summary in a table of its own.
+CELL_TYPE_TABLES = {"CIMA": "cima_celltype", "Inflammation": "inflammation_celltype",
+                    "scAtlas": "scatlas_celltypes"}
+SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT = 1_000, 50_000  # the real API's limit and cap
+
+
+class AtlasServicer(pb_grpc.AtlasServiceServicer):
+    def __init__(self, queries: TypedQueries):
+        self.q = queries
+
+    @handle_errors
+    def GetAtlasSummary(self, request, context):
+        rows, _ = self.q.page(context, request, "activity", pb.AtlasSummary, group_by=["atlas", "signature_type"],
+                              aggregates={"n_cell_types": ("count_distinct", "cell_type"),
+                                          "n_signatures": ("count_distinct", "signature"),
+                                          "n_rows": ("count", "")},
+                              size=0, format=table_pb.RESULT_FORMAT_ARROW)
+        return pb.GetAtlasSummaryResponse(atlases=rows)
+
+    @handle_errors
+    def ListActivity(self, request, context):
+        rows, token = self._rows(context, request, "activity", pb.Activity,
+                                 ("signature_type", "atlas", "cell_type", "signature"))
+        return pb.ListActivityResponse(activities=rows, next_page_token=token)
+
+    @handle_errors
+    def ListCorrelations(self, request, context):
+        rows, token = self._rows(context, request, "cima_correlations", pb.Correlation,
+                                 ("signature_type", "category", "feature", "signature"))
+        return pb.ListCorrelationsResponse(correlations=rows, next_page_token=token)
+
+    @handle_errors
+    def ListDiseaseDifferential(self, request, context):
+        table = "inflammation_differential"
+        where = self.q.filters(table, request, ("signature_type", "disease", "signature"))
+        if request.HasField("max_qvalue"):
+            where.append(("qvalue", "<=", request.max_qvalue))
+        rows, token = self.q.page(context, request, table, pb.DiseaseDifferential, where)
+        return pb.ListDiseaseDifferentialResponse(differentials=rows, next_page_token=token)
+
+    @handle_errors
+    def ListCellTypeSummaries(self, request, context):
+        atlas = required(request, "atlas")
+        if atlas not in CELL_TYPE_TABLES:
+            raise invalid(Reason.INVALID_REQUEST, f"atlas {atlas!r} has no cell-type summary; valid "
+                          f"values: {', '.join(CELL_TYPE_TABLES)}", "atlas", value=atlas)
+        rows, token = self._rows(context, request, CELL_TYPE_TABLES[atlas], pb.CellTypeSummary,
+                                 ("signature_type", "cell_type", "signature"))
+        for row in rows:
+            row.atlas = atlas
+        return pb.ListCellTypeSummariesResponse(cell_type_summaries=rows, next_page_token=token)
+
+    @handle_errors
+    def QuerySingleCellActivity(self, request, context):
+        table = "singlecell_activity"
+        where = self.q.filters(table, request, ("signature_type", "atlas", "cell_type", "signature"))
+        if request.HasField("min_activity"):
+            where.append(("mean_activity", ">=", request.min_activity))
+        if request.HasField("max_activity"):
+            where.append(("mean_activity", "<=", request.max_activity))
+        limit = request.limit if request.limit < 0 else min(request.limit or SINGLE_CELL_DEFAULT_LIMIT,
+                                                            SINGLE_CELL_MAX_LIMIT)
+        rows, token = self.q.page(context, request, table, pb.SingleCellActivity, where, size=limit,
+                                  size_field="limit", format=table_pb.RESULT_FORMAT_ARROW)
+        return pb.QuerySingleCellActivityResponse(activities=rows, next_page_token=token)
+
+    @handle_errors
+    def GetTargetProfile(self, request, context):
+        signature = required(request, "signature")
+        cell_types, organs = "activity", "scatlas_organs"
+        self.q.check_any((cell_types, organs), "signature", signature)
+        where = [("signature", "=", signature)]
+        return pb.GetTargetProfileResponse(
+            signature=signature, signature_type=signature_type(request),
+            top_cell_types=self.q.top(context, request, cell_types, pb.Activity,
+                                      self.q.filters(cell_types, request, ("signature_type",)) + where, "mean"),
+            top_organs=self.q.top(context, request, organs, pb.OrganActivity,
+                                  self.q.filters(organs, request, ("signature_type",)) + where, "mean_activity"))
+
+    def _rows(self, context, request, table, message, fields):
+        return self.q.page(context, request, table, message, self.q.filters(table, request, fields))
+
+
+def add_to_server(server, queries: TypedQueries) -> str:
+    """Register the servicer; return its full name for health and reflection."""
+    pb_grpc.add_AtlasServiceServicer_to_server(AtlasServicer(queries), server)
+    return SERVICE_NAME

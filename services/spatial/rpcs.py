@@ -1,0 +1,126 @@
+"""cytoatlas.spatial.v1.SpatialService: each RPC names its table, filters and output message;
+cytoatlas.serving.typed_rpc and the query compiler do the rest (docs/typed_rpcs.md)."""
+
+from __future__ import annotations
+
+from cytoatlas.client.router import to_filters
+from cytoatlas.serving.table_service import handle_errors
+from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
+from cytoatlas.spatial.v1 import spatial_service_pb2 as pb
+from cytoatlas.spatial.v1 import spatial_service_pb2_grpc as pb_grpc
+from cytoatlas.table.v1 import table_service_pb2 as table_pb
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SpatialService"].full_name
+CATALOG = "spatial_dataset_metadata"
+COORDINATES = "spatial_coordinates"
+POINT_ACTIVITY = "spatial_coordinate_activity"
+
+
+class SpatialServicer(pb_grpc.SpatialServiceServicer):
+    def __init__(self, queries: TypedQueries):
+        self.q = queries
+
+    @handle_errors
+    def GetSpatialSummary(self, request, context):
+        counts = self.q.aggregate(CATALOG, (), n_datasets=("count", ""),
+                                  n_technologies=("count_distinct", "technology"),
+                                  n_tissues=("count_distinct", "tissue"), n_cells=("sum", "n_cells"))
+        return pb.GetSpatialSummaryResponse(
+            dataset="SpatialCorpus-110M", description="Spatial transcriptomics: 251 datasets, 8 technologies",
+            **{k: v or 0 for k, v in counts.items()},
+            technologies=self.q.distinct(CATALOG, "technology"), tissues=self.q.distinct(CATALOG, "tissue"),
+            signature_types=self.q.distinct("spatial_activity", "signature_type"))
+
+    @handle_errors
+    def ListTechnologies(self, request, context):
+        names, token = self.q.names_page(context, request, CATALOG, "technology")
+        return pb.ListTechnologiesResponse(technologies=names, next_page_token=token)
+
+    @handle_errors
+    def ListTissues(self, request, context):
+        names, token = self.q.names_page(context, request, CATALOG, "tissue")
+        return pb.ListTissuesResponse(tissues=names, next_page_token=token)
+
+    @handle_errors
+    def ListDatasets(self, request, context):
+        rows, token = self._rows(context, request, CATALOG, pb.Dataset, ("technology", "tissue", "species"))
+        return pb.ListDatasetsResponse(datasets=rows, next_page_token=token)
+
+    @handle_errors
+    def GetDataset(self, request, context):
+        self.q.check(CATALOG, "dataset_id", required(request, "dataset_id"))
+        [dataset], _ = self._rows(context, request, CATALOG, pb.Dataset, ("dataset_id",), size=1)
+        return pb.GetDatasetResponse(dataset=dataset)
+
+    @handle_errors
+    def ListSpatialActivity(self, request, context):
+        rows, token = self._rows(context, request, "spatial_activity", pb.SpatialActivity,
+                                 ("signature_type", "technology", "tissue", "signature"))
+        return pb.ListSpatialActivityResponse(activities=rows, next_page_token=token)
+
+    @handle_errors
+    def ListTissueSummaries(self, request, context):
+        rows, token = self._rows(context, request, "spatial_tissue_summary", pb.TissueSummary,
+                                 ("signature_type", "tissue", "signature"))
+        return pb.ListTissueSummariesResponse(tissue_summaries=rows, next_page_token=token)
+
+    @handle_errors
+    def ListNeighborhoodActivity(self, request, context):
+        rows, token = self._rows(context, request, "spatial_neighborhood", pb.NeighborhoodActivity,
+                                 ("signature_type", "tissue", "cell_type", "signature"))
+        return pb.ListNeighborhoodActivityResponse(neighborhood_activities=rows, next_page_token=token)
+
+    @handle_errors
+    def ListTechnologyComparisons(self, request, context):
+        rows, token = self._rows(context, request, "spatial_technology_comparison", pb.TechnologyComparison,
+                                 ("signature_type", "tissue"))
+        return pb.ListTechnologyComparisonsResponse(technology_comparisons=rows, next_page_token=token)
+
+    @handle_errors
+    def ListGeneCoverage(self, request, context):
+        rows, token = self._rows(context, request, "spatial_gene_coverage", pb.GeneCoverage,
+                                 ("signature_type", "technology"))
+        return pb.ListGeneCoverageResponse(gene_coverage=rows, next_page_token=token)
+
+    @handle_errors
+    def ListCoordinates(self, request, context):
+        self.q.check(COORDINATES, "dataset_id", required(request, "dataset_id"))
+        rows, token = self._rows(context, request, COORDINATES, pb.Coordinate, ("dataset_id", "cell_type"))
+        return pb.ListCoordinatesResponse(coordinates=rows, next_page_token=token)
+
+    @handle_errors
+    def ListCoordinateActivity(self, request, context):
+        dataset = required(request, "dataset_id")
+        self.q.check(COORDINATES, "dataset_id", dataset)
+        points = table_pb.QueryRequest(table=COORDINATES, columns=["dataset_id", "cell_id", "x", "y", "cell_type"],
+                                       filters=to_filters([("dataset_id", "=", dataset)]))
+        where = self.q.filters(POINT_ACTIVITY, request, ("dataset_id", "signature_type", "signature"))
+        activity = table_pb.QueryRequest(
+            table=POINT_ACTIVITY, filters=to_filters(where),
+            columns=["dataset_id", "cell_id", "signature", "signature_type", "activity"])
+        rows, token = self.q.joined_page(context, request, points, activity, ("dataset_id", "cell_id"),
+                                         pb.CoordinateActivity)
+        return pb.ListCoordinateActivityResponse(coordinate_activities=rows, next_page_token=token)
+
+    @handle_errors
+    def GetTargetProfile(self, request, context):
+        signature = required(request, "signature")
+        tissues, niches = "spatial_tissue_summary", "spatial_neighborhood"
+        self.q.check_any((tissues, niches), "signature", signature)
+        where = [("signature", "=", signature)]
+        return pb.GetTargetProfileResponse(
+            signature=signature, signature_type=signature_type(request),
+            top_tissues=self.q.top(context, request, tissues, pb.TissueSummary,
+                                   self.q.filters(tissues, request, ("signature_type",)) + where, "mean_activity"),
+            top_niches=self.q.top(context, request, niches, pb.NeighborhoodActivity,
+                                  self.q.filters(niches, request, ("signature_type",)) + where,
+                                  "mean_niche_activity"))
+
+    def _rows(self, context, request, table, message, fields, size=None):
+        return self.q.page(context, request, table, message, self.q.filters(table, request, fields), size=size)
+
+
+def add_to_server(server, queries: TypedQueries) -> str:
+    """Register the servicer; return its full name for health and reflection."""
+    pb_grpc.add_SpatialServiceServicer_to_server(SpatialServicer(queries), server)
+    return SERVICE_NAME

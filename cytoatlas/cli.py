@@ -133,6 +133,18 @@ def cmd_status(args) -> int:
     return 0 if healthy else 1
 
 
+def cmd_target(args) -> int:
+    from cytoatlas.formatting import write_table
+
+    with _router(args) as router:
+        profile = router.target_profile(args.signature, args.signature_type, args.top)
+    print(f"where {profile.signature} ({profile.signature_type}) is most active:")
+    write_table(profile.to_table(), args.format)
+    for domain, error in profile.errors.items():
+        _stderr(f"warning: {domain}: {error}")
+    return 1 if profile.errors else 0
+
+
 def _order_terms(value: str | None) -> list[str]:
     return ["-" + t.rsplit(":", 1)[0] if t.lower().endswith(":desc") else t.removesuffix(":asc")
             for t in _split(value)]
@@ -192,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     p.add_argument("--output", help="write to this file instead of standard output")
     client_parser("status", "health and build manifest of all three services", cmd_status)
+    p = client_parser("target", "where one signature target is most active, in every domain", cmd_target)
+    p.add_argument("signature", help="signature target, e.g. IFNG")
+    p.add_argument("--signature-type", default="", help="CytoSig (default), SecAct or LinCytoSig (atlas)")
+    p.add_argument("--top", type=int, default=5, help="hits per list (default 5, at most 100)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     return parser
 
 

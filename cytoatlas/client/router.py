@@ -215,6 +215,16 @@ class Router:
                 return
             request.page_token = last.next_page_token
 
+    # -- cross-domain ------------------------------------------------------------------------
+
+    def target_profile(self, signature: str, signature_type: str = "", top_n: int = 0):
+        """Where `signature` (e.g. "IFNG") is most active in each domain, asked of the three
+        services in parallel; a failed domain is in `.errors`, the others in `.results`."""
+        from cytoatlas.client.target import target_profile
+
+        return target_profile(self._channels, self.addresses, signature, signature_type, top_n,
+                              timeout=self.timeout)
+
     # -- operations --------------------------------------------------------------------------
 
     def database_info(self, domain: str) -> pb.DatabaseInfo:

@@ -92,7 +92,9 @@ class TypedQueries:
         choices = self.distinct(table, column)
         if value in choices:
             return
-        matches = close_matches(value, choices)
+        # A different case is the commonest typo (cytosig, Lung, visium): suggest it first.
+        matches = ([c for c in choices if str(c).lower() == str(value).lower()]
+                   or close_matches(str(value), [str(c) for c in choices]))
         if len(choices) <= _SHOWN_CHOICES:
             hint = "valid values: " + ", ".join(map(str, choices))
         else:
@@ -105,7 +107,7 @@ class TypedQueries:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST, message,
                                metadata=metadata, field=field)
         raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
-                           metadata=metadata, resource=(field, value))
+                           metadata=metadata, resource=(field, str(value)))
 
     def check_any(self, tables: Sequence[str], field: str, value: str) -> None:
         """Like `check`, but the value need only occur in one of `tables`."""

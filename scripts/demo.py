@@ -55,12 +55,27 @@ The stack is up: atlas {a}, perturbation {p}, spatial {s}. Try, in another termi
       {p} cytoatlas.table.v1.TableService/Query
   {grpcurl} -plaintext -d '{{"service": ""}}' {s} grpc.health.v1.Health/Check
 
+Typed domain RPCs (protos/TYPED_RPCS.md lists them all):
+
+  {grpcurl} -plaintext {p} describe cytoatlas.perturbation.v1.PerturbationService
+  {grpcurl} -plaintext -d '{{"cytokine": "IL-6", "signature": "IL6"}}' \\
+      {p} cytoatlas.perturbation.v1.PerturbationService/ListParse10mTreatmentEffects
+  {grpcurl} -plaintext -d '{{"cell_type": "Classical monocyte"}}' \\
+      {p} cytoatlas.perturbation.v1.PerturbationService/GetParse10mHeatmap
+  {grpcurl} -plaintext -d '{{"signature": "IFNG"}}' {p} cytoatlas.perturbation.v1.PerturbationService/GetTahoeSensitivityMatrix
+  {grpcurl} -plaintext -d '{{"tissue": "lymph node", "signature": "IFNG", "page_size": 5}}' \\
+      {s} cytoatlas.spatial.v1.SpatialService/ListNeighborhoodActivity
+  {grpcurl} -plaintext -d '{{"atlas": "CIMA", "min_activity": 1.5, "limit": 10}}' \\
+      {a} cytoatlas.atlas.v1.AtlasService/QuerySingleCellActivity
+  {grpcurl} -plaintext -d '{{"cytokine": "IL6"}}' {p} cytoatlas.perturbation.v1.PerturbationService/ListParse10mActivity   # NOT_FOUND: did you mean 'IL-6'?
+
   {cli} status
   {cli} tables
   {cli} describe tahoe_drug_effect
   {cli} query parse10m_treatment_effect --where cytokine=IL-6 --where signature_type=CytoSig --order-by activity_diff:desc --limit 10
   {cli} query spatial_activity --group-by tissue --aggregate avg:mean_activity --aggregate count --where signature=IFNG
   {cli} query activity --where atlas=CIMA --where signature=IL6 --columns cell_type,median,n --format csv
+  {cli} target IFNG --top 3
 
 Press Ctrl-C to stop the three services.
 """

@@ -1,5 +1,5 @@
 """cytoatlas.atlas.v1.AtlasService: each RPC names its table, filters and output message;
-cytoatlas.serving.typed_rpc and the query compiler do the rest (docs/typed_rpcs.md)."""
+cytoatlas.serving.typed_rpc and the query compiler do the rest (protos/TYPED_RPCS.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """cytoatlas.perturbation.v1.PerturbationService: each RPC names its table, filters and output
-message; cytoatlas.serving.typed_rpc and the query compiler do the rest (docs/typed_rpcs.md)."""
+message; cytoatlas.serving.typed_rpc and the query compiler do the rest (protos/TYPED_RPCS.md)."""
 
 from __future__ import annotations
 

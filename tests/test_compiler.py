@@ -150,3 +150,40 @@ def test_page_tokens_round_trip_and_reject_tampering_other_requests_and_old_buil
     with pytest.raises(ServiceError) as info:
         paging.decode(token, request, "build-2", "secret")
     assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION and "rebuilt" in info.value.message
+
+
+# -- pivot and join: the same checked identifiers and bound values ----------------------------
+
+def test_pivot_binds_filter_values_quotes_identifiers_and_checks_columns():
+    from cytoatlas.serving.compiler import Pivot, compile_pivot
+
+    request = pb.QueryRequest(table="effects", filters=[f("cytokine", pb.OP_EQ, s("IL-6'; DROP"))])
+    sql, params = compile_pivot(request, Pivot('we"ird', "cell_type", "diff"), TABLE, SETTINGS)
+    assert params == ["IL-6'; DROP"] and "DROP" not in sql
+    assert '"we""ird" AS r' in sql and 'avg("diff")' in sql
+    with pytest.raises(ServiceError) as info:
+        compile_pivot(pb.QueryRequest(table="effects"), Pivot("cytokine", "celltype", "diff"), TABLE, SETTINGS)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and "did you mean 'cell_type'" in info.value.message
+    with pytest.raises(ServiceError) as info:  # a non-numeric cell value cannot be averaged
+        compile_pivot(pb.QueryRequest(table="effects"), Pivot("cytokine", "cell_type", "ok"), TABLE, SETTINGS)
+    assert "numeric" in info.value.message
+
+
+def test_join_pages_over_both_keys_and_refuses_ambiguous_columns():
+    from cytoatlas.serving.compiler import compile_join
+
+    right_table = TableInfo(name="meta", domain="perturbation", description="", row_count=1,
+                            columns=(ColumnInfo("cytokine", "VARCHAR", False, ""),
+                                     ColumnInfo("family", "VARCHAR", True, "")), key_columns=("cytokine",))
+    left = pb.QueryRequest(table="effects", columns=["cytokine", "cell_type", "diff"], limit=10,
+                           filters=[f("diff", pb.OP_GT, d(1.0))])
+    right = pb.QueryRequest(table="meta", columns=["cytokine", "family"], filters=[f("family", pb.OP_EQ, s("IL"))])
+    q = compile_join(left, TABLE, right, right_table, ("cytokine",), SETTINGS, offset=20)
+    assert q.params == [1.0, "IL"] and q.page_size == 10
+    assert q.sql.endswith('USING ("cytokine") ORDER BY "cytokine" ASC NULLS LAST, "cell_type" ASC NULLS LAST '
+                          "LIMIT 11 OFFSET 20")
+    right.columns[:] = ["cytokine", "family"]
+    left.columns.append("n")
+    clash = pb.QueryRequest(table="effects", columns=["cytokine", "n"])
+    with pytest.raises(ServiceError):
+        compile_join(left, TABLE, clash, TABLE, ("cytokine",), SETTINGS)

@@ -10,7 +10,7 @@ PROTOS := $(shell find protos -name '*.proto')
 BUF := $(VENV)/node/node_modules/.bin/buf
 DEMO_DIR ?= demo
 
-.PHONY: setup protos lint-protos test demo bench clean
+.PHONY: setup protos lint-protos test test-deploy demo bench clean
 
 setup: $(STAMP) $(GENERATED)
 
@@ -35,6 +35,10 @@ lint-protos: $(BUF)
 
 test: setup lint-protos
 	$(BIN)/python -m pytest -q
+
+# The docker-compose stack on a real Docker engine (installs and starts one if needed; see deploy/).
+test-deploy: setup
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -o testpaths=deploy deploy/test_stack.py
 
 demo: setup
 	$(BIN)/python scripts/demo.py --dir $(DEMO_DIR)

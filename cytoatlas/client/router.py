@@ -18,6 +18,7 @@ import pyarrow as pa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
+from cytoatlas.client.targets import channel_target
 from cytoatlas.serving.errors import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
@@ -130,7 +131,8 @@ class Router:
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), *channel_options]
         if config := _service_config():
             options += [("grpc.service_config", config), ("grpc.enable_retries", 1)]
-        self._channels = {d: grpc.insecure_channel(a, options=options) for d, a in self.addresses.items()}
+        self._channels = {d: grpc.insecure_channel(channel_target(a), options=options)
+                          for d, a in self.addresses.items()}
         self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
         self._owners: dict[str, str] | None = None
         self._tables: dict[str, pb.Table] = {}
@@ -204,16 +206,24 @@ class Router:
         remaining = limit
         while True:
             request.limit = min(filter(None, (remaining, page_size)), default=0)
-            try:
-                page, last = decode_arrow(self._stubs[domain].Query(request, timeout=self.timeout))
-            except grpc.RpcError as err:
-                raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            page, last = self._query_page(domain, request)
             yield page
             if remaining is not None:
                 remaining -= page.num_rows
             if not last.next_page_token or (remaining is not None and remaining <= 0):
                 return
             request.page_token = last.next_page_token
+
+    def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, pb.QueryResponse]:
+        """One page. gRPC's retry policy cannot retry a stream that broke after its first message
+        (a replica killed mid-answer); a page is a pure read, so it is asked for once more, and
+        round_robin sends that call to another replica."""
+        for attempt in (1, 2):
+            try:
+                return decode_arrow(self._stubs[domain].Query(request, timeout=self.timeout))
+            except grpc.RpcError as err:
+                if attempt == 2 or err.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise from_rpc_error(err, domain, self.addresses[domain]) from None
 
     # -- cross-domain ------------------------------------------------------------------------
 

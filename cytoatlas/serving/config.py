@@ -40,6 +40,9 @@ class Settings:
     token_secret: str = _setting("cytoatlas-page-token-v1",
                                  "Key that signs page tokens; set the same value on every replica.")
     grace_seconds: float = _setting(10.0, "On SIGTERM/SIGINT, time in-flight calls get to finish.")
+    metrics_port: int = _setting(-1, "HTTP port serving Prometheus /metrics; -1 = none, 0 = any free port "
+                                     "(the log line says which). Compose and Kubernetes use 9090.")
+    request_log: str = _setting("json", "Per-request log on stderr: json (one JSON line per RPC) or off.")
 
     def resolved_port(self, domain: str) -> int:
         return DEFAULT_PORTS[domain] if self.port < 0 else self.port

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
+from cytoatlas.serving.observability import Observer
 from cytoatlas.serving.table_service import TableServicer
 from cytoatlas.serving.typed_rpc import TypedQueries
 from cytoatlas.table.v1 import table_service_pb2, table_service_pb2_grpc
@@ -31,20 +32,23 @@ class RunningServer:
     health: health.HealthServicer
     database: Database
     service_names: tuple[str, ...]
+    observer: Observer
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, close the file."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.observer.stop_metrics()
         self.database.close()
 
 
 def start_server(domain: str, settings: Settings) -> RunningServer:
     """Open the domain's file, then start serving it; raise DatabaseError if it cannot be served."""
     database = Database.open(settings.db, domain, settings)
+    observer = Observer(domain, settings, lambda: database)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
-        options=[("grpc.so_reuseport", 0)])
+        options=[("grpc.so_reuseport", 0)], interceptors=[observer])
     table_service_pb2_grpc.add_TableServiceServicer_to_server(
         TableServicer(domain, settings, lambda: database), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -59,10 +63,15 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     except RuntimeError as exc:
         database.close()
         raise DatabaseError(f"cannot listen on {address}: {exc}") from exc
+    try:
+        observer.start_metrics()
+    except OSError as exc:
+        database.close()
+        raise DatabaseError(f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}") from exc
     server.start()
     for name in ("",) + names:  # SERVING only once the file is open and its catalog read
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, database, names)
+    return RunningServer(server, port, health_servicer, database, names, observer)
 
 
 def serve(domain: str, settings: Settings) -> int:
@@ -76,6 +85,8 @@ def serve(domain: str, settings: Settings) -> int:
     db = running.database
     log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)", domain, settings.host,
              running.port, db.path, db.manifest.build_id, len(db.tables))
+    if running.observer.metrics_port is not None:
+        log.info("%s metrics on http://%s:%d/metrics", domain, settings.host, running.observer.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

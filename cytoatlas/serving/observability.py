@@ -1,0 +1,159 @@
+"""Operating a domain service: Prometheus metrics on their own HTTP port and one JSON log line per
+request, both from a gRPC server interceptor so no servicer knows about them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import Database
+
+REQUEST_ID_HEADER = "x-request-id"
+# Seconds; from a cached catalog answer (~1 ms) to a large Arrow page (tens of seconds).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+request_log = logging.getLogger("cytoatlas.requests")
+
+
+class Observer(grpc.ServerInterceptor):
+    """Counts, times and logs every RPC of one domain service; serves /metrics when asked to."""
+
+    def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
+        if settings.request_log not in ("json", "off"):
+            raise SystemExit(f"--request-log / CYTOATLAS_REQUEST_LOG must be json or off, "
+                             f"not {settings.request_log!r}")
+        self.domain = domain
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.requests = Counter("cytoatlas_requests", "RPCs finished, by method and gRPC status code.",
+                                ["rpc", "code"], registry=self.registry)
+        self.latency = Histogram("cytoatlas_request_duration_seconds", "RPC wall time, by method.",
+                                 ["rpc"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge("cytoatlas_requests_in_flight", "RPCs being served right now.",
+                               ["rpc"], registry=self.registry)
+        self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query, by table.",
+                            ["table"], registry=self.registry)
+        self.bytes = Counter("cytoatlas_bytes_served", "Result payload bytes (Arrow IPC or rows) sent "
+                             "by Query, by table.", ["table"], registry=self.registry)
+        self.registry.register(_BuildCollector(domain, database))
+        self._http = None
+        self.metrics_port: int | None = None
+        if settings.request_log == "json" and not request_log.handlers:
+            handler = logging.StreamHandler(sys.stderr)  # bare JSON lines, no logging prefix
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            request_log.addHandler(handler)
+            request_log.setLevel(logging.INFO)
+            request_log.propagate = False
+
+    def start_metrics(self) -> int | None:
+        """Serve /metrics on settings.metrics_port (-1 = not at all, 0 = any free port)."""
+        if self.settings.metrics_port < 0:
+            return None
+        self._http, _ = start_http_server(self.settings.metrics_port, addr=self.settings.host,
+                                          registry=self.registry)
+        self.metrics_port = self._http.server_port
+        return self.metrics_port
+
+    def stop_metrics(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    # -- the interceptor ---------------------------------------------------------------------
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming:  # unknown method; no client-streaming RPCs
+            return handler
+        rpc = handler_call_details.method.rsplit("/", 1)[-1]
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+
+        if handler.response_streaming:
+            def stream(request, context):
+                call = _Call(self, rpc, request, request_id)
+                try:
+                    for response in handler.unary_stream(request, context):
+                        call.sent(response)
+                        yield response
+                except GeneratorExit:  # the client went away mid-stream
+                    call.code = grpc.StatusCode.CANCELLED
+                    raise
+                except BaseException:
+                    call.code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    call.finish(context)
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer)
+
+        def unary(request, context):
+            call = _Call(self, rpc, request, request_id)
+            try:
+                response = handler.unary_unary(request, context)
+                call.sent(response)
+                return response
+            except BaseException:
+                call.code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                call.finish(context)
+        return grpc.unary_unary_rpc_method_handler(
+            unary, handler.request_deserializer, handler.response_serializer)
+
+
+class _Call:
+    """One RPC being observed: started on creation, recorded and logged by finish()."""
+
+    def __init__(self, observer: Observer, rpc: str, request, request_id: str):
+        self.observer, self.rpc, self.request_id = observer, rpc, request_id
+        # Query and GetTable name their table in different fields; the catalog RPCs name none.
+        self.table = getattr(request, "table", "") or getattr(request, "name", "")
+        self.rows = self.bytes = 0
+        self.code: grpc.StatusCode | None = None
+        self.started = time.perf_counter()
+        observer.in_flight.labels(rpc).inc()
+
+    def sent(self, response) -> None:
+        stats = getattr(response, "stats", None)  # Query's last message carries the page's figures
+        if stats is not None and response.HasField("stats"):
+            self.rows += stats.rows_returned
+            self.bytes += stats.bytes_returned
+
+    def finish(self, context) -> None:
+        observer, seconds = self.observer, time.perf_counter() - self.started
+        code = (self.code or context.code() or grpc.StatusCode.OK).name
+        observer.in_flight.labels(self.rpc).dec()
+        observer.requests.labels(self.rpc, code).inc()
+        observer.latency.labels(self.rpc).observe(seconds)
+        if self.rows or self.bytes:
+            observer.rows.labels(self.table).inc(self.rows)
+            observer.bytes.labels(self.table).inc(self.bytes)
+        if observer.settings.request_log == "json":
+            request_log.info(json.dumps({
+                "ts": time.time(), "domain": observer.domain, "request_id": self.request_id,
+                "rpc": self.rpc, "table": self.table, "rows": self.rows, "bytes": self.bytes,
+                "duration_ms": round(seconds * 1000, 3), "code": code}))
+
+
+class _BuildCollector:
+    """cytoatlas_database_info: 1, labelled with the build id of the file served at scrape time."""
+
+    def __init__(self, domain: str, database: Callable[[], Database]):
+        self.domain, self.database = domain, database
+
+    def collect(self):
+        manifest = self.database().manifest
+        family = GaugeMetricFamily("cytoatlas_database_info", "The served file's build (always 1).",
+                                   labels=["domain", "build_id", "built_at"])
+        family.add_metric([self.domain, manifest.build_id, manifest.built_at], 1)
+        yield family

@@ -22,7 +22,7 @@ if ! [ -x /usr/bin/docker ] || ! [ -x /usr/bin/docker-compose ] || ! [ -x /usr/s
   fi
   say "installing ${PACKAGES[*]}"
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${PACKAGES[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -q "${PACKAGES[@]}" >/dev/null
 fi
 
 engine_answers() { timeout 10 "$DOCKER" info >/dev/null 2>&1; }

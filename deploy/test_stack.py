@@ -105,7 +105,8 @@ def engine():
     result = subprocess.run([str(DEPLOY / "engine.sh")], capture_output=True, text=True, timeout=1200)
     sys.stderr.write(result.stderr)
     if result.returncode != 0:
-        reason = f"no Docker engine for the deploy test: {result.stderr.strip().splitlines()[-1:]}"
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        reason = f"no Docker engine for the deploy test ({last})"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

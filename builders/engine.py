@@ -110,11 +110,11 @@ def build_domain(domain: str, source: Path, output: Path, tables: Sequence[str] 
         if isinstance(exc, publish.PublishError):
             raise BuildError(f"{domain}: the built file failed verification: {exc}") from None
         if isinstance(exc, (duckdb.Error, OSError)):
-            raise BuildError(f"{domain}: {_first_line(exc)}") from exc
+            raise BuildError(f"{domain}: {first_line(exc)}") from exc
         raise
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    emit(f"{domain}  published {target}  {_size(target.stat().st_size)}  "
+    emit(f"{domain}  published {target}  {human_size(target.stat().st_size)}  "
          f"{time.monotonic() - started:.1f} s")
     return target
 
@@ -266,7 +266,7 @@ class _DomainBuild:
 
     def _build(self, table: TableSpec, hasher: ThreadPoolExecutor) -> int:
         con = self.con
-        con.execute(_create_sql(table))
+        con.execute(create_sql(table))
         source: TableSource | None = None
         if table.derived_sql:
             files: list[SourceFile] = []
@@ -276,7 +276,7 @@ class _DomainBuild:
             select = f"SELECT {cols} FROM ({table.derived_sql}) AS __derived"
         else:
             files = resolve_sources(table, self.source)
-            hashes = [hasher.submit(_sha256, f.path) for f in files]
+            hashes = [hasher.submit(sha256_file, f.path) for f in files]
             source = TableSource(con, table, files, self.scratch)
             select = source.select_sql()
         order = ", ".join(quote(k) for k in table.key)
@@ -318,7 +318,7 @@ class _DomainBuild:
                     key = _key_text(table, dict(zip(table.column_names, row)))
                     return BuildError(f"derived table {table.name}: column '{col.name}' is NULL in the row "
                                       f"with {key}")
-        return BuildError(f"derived table {table.name}: {_first_line(exc)}")
+        return BuildError(f"derived table {table.name}: {first_line(exc)}")
 
     def _validate(self, table: TableSpec, source: TableSource | None) -> None:
         """Value checks (one parallel aggregate) and key uniqueness (one streaming pass).
@@ -329,17 +329,7 @@ class _DomainBuild:
         The same pass checks that the window sees rows in storage (rowid) order, which adjacency
         relies on."""
         name = quote(table.name)
-        checks = []  # (column, predicate, problem)
-        for col in table.columns:
-            q = quote(col.name)
-            if col.check == PROBABILITY:
-                checks.append((col.name, f"({q} < 0 OR {q} > 1)", "is not a probability (must be in [0, 1])"))
-            elif col.check == NON_NEGATIVE:
-                checks.append((col.name, f"{q} < 0", "is negative (must be >= 0)"))
-            elif col.check == SIGNATURE_TYPE:
-                allowed = ", ".join(literal(s) for s in table.signature_types)
-                checks.append((col.name, f"{q} NOT IN ({allowed})",
-                               f"is not a signature type (allowed: {', '.join(table.signature_types)})"))
+        checks = value_checks(table)
         if checks:
             bad = self.con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {p})' for _, p, _ in checks)} "
                                    f"FROM {name}").fetchone()
@@ -396,7 +386,7 @@ class _DomainBuild:
                 f"SELECT domain, schema_version FROM {_PUBLISHED}._cytoatlas_manifest").fetchone()
         except duckdb.Error as exc:
             raise BuildError(f"{self.spec.name}: cannot read the published file {self.target}: "
-                             f"{_first_line(exc)}") from None
+                             f"{first_line(exc)}") from None
         if row != (self.spec.name, self.spec.schema_version):
             raise BuildError(f"{self.spec.name}: the published file {self.target} is domain {row[0]!r} schema "
                              f"version {row[1]}, the spec is {self.spec.name!r} version "
@@ -417,7 +407,7 @@ class _DomainBuild:
         if meta is None:
             raise BuildError(f"{self.spec.name}: table {name} is not in the published file's manifest; "
                              f"build the whole domain")
-        con.execute(_create_sql(table))
+        con.execute(create_sql(table))
         cols = ", ".join(quote(c.name) for c in table.columns)
         con.execute(f"INSERT INTO {quote(name)} SELECT {cols} FROM {_PUBLISHED}.main.{quote(name)}")
         (rows,) = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()
@@ -430,26 +420,64 @@ class _DomainBuild:
     # --- comments and manifest ------------------------------------------------------------------
 
     def _comment(self, table: TableSpec) -> None:
-        name = quote(table.name)
-        self.con.execute(f"COMMENT ON TABLE {name} IS {literal(table.description)}")
-        for col in table.columns:
-            if col.description:
-                self.con.execute(f"COMMENT ON COLUMN {name}.{quote(col.name)} IS {literal(col.description)}")
+        comment_table(self.con, table)
 
     def _write_manifest(self) -> None:
-        from cytoatlas import __version__
+        write_manifest(self.con, self.spec, self.built_at, self.table_rows, self.source_rows)
 
-        con = self.con
-        for name, columns in MANIFEST.items():
-            con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in columns)})")
-            con.execute(f"COMMENT ON TABLE {name} IS {literal(MANIFEST_COMMENTS[name])}")
-        con.execute("INSERT INTO _cytoatlas_manifest VALUES (?, ?, ?, ?, ?, ?)",
-                    [self.spec.name, self.spec.schema_version, uuid.uuid4().hex, self.built_at, __version__,
-                     duckdb.__version__])
-        if self.table_rows:
-            con.executemany("INSERT INTO _cytoatlas_tables VALUES (?, ?, ?, ?, ?, ?)", self.table_rows)
-        if self.source_rows:
-            con.executemany("INSERT INTO _cytoatlas_sources VALUES (?, ?, ?, ?, ?)", self.source_rows)
+
+# --- shared with builders/lifecycle (restore, split): declare, comment, manifest, checks ---------
+
+
+def create_sql(table: TableSpec) -> str:
+    cols = ", ".join(f"{quote(c.name)} {c.type}{' NOT NULL' if not c.nullable or c.name in table.key else ''}"
+                     for c in table.columns)
+    return f"CREATE TABLE {quote(table.name)} ({cols})"
+
+
+def comment_table(con: duckdb.DuckDBPyConnection, table: TableSpec) -> None:
+    """Store the spec's table and column descriptions as comments (the services read them)."""
+    name = quote(table.name)
+    con.execute(f"COMMENT ON TABLE {name} IS {literal(table.description)}")
+    for col in table.columns:
+        if col.description:
+            con.execute(f"COMMENT ON COLUMN {name}.{quote(col.name)} IS {literal(col.description)}")
+
+
+def create_manifest_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name, columns in MANIFEST.items():
+        con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in columns)})")
+        con.execute(f"COMMENT ON TABLE {name} IS {literal(MANIFEST_COMMENTS[name])}")
+
+
+def write_manifest(con: duckdb.DuckDBPyConnection, spec: DomainSpec, built_at: str, table_rows: list[tuple],
+                   source_rows: list[tuple]) -> None:
+    """Create the manifest tables and fill them: a new build id, this builder's version."""
+    from cytoatlas import __version__
+
+    create_manifest_tables(con)
+    con.execute("INSERT INTO _cytoatlas_manifest VALUES (?, ?, ?, ?, ?, ?)",
+                [spec.name, spec.schema_version, uuid.uuid4().hex, built_at, __version__, duckdb.__version__])
+    if table_rows:
+        con.executemany("INSERT INTO _cytoatlas_tables VALUES (?, ?, ?, ?, ?, ?)", table_rows)
+    if source_rows:
+        con.executemany("INSERT INTO _cytoatlas_sources VALUES (?, ?, ?, ?, ?)", source_rows)
+
+
+def value_checks(table: TableSpec) -> list[tuple[str, str, str]]:
+    """(column, SQL predicate that is true for a bad value, problem) for each checked column."""
+    checks = []
+    for col in table.columns:
+        q = quote(col.name)
+        if col.check == PROBABILITY:
+            checks.append((col.name, f"({q} < 0 OR {q} > 1)", "is not a probability (must be in [0, 1])"))
+        elif col.check == NON_NEGATIVE:
+            checks.append((col.name, f"{q} < 0", "is negative (must be >= 0)"))
+        elif col.check == SIGNATURE_TYPE:
+            allowed = ", ".join(literal(s) for s in table.signature_types)
+            checks.append((col.name, f"{q} NOT IN ({allowed})",
+                           f"is not a signature type (allowed: {', '.join(table.signature_types)})"))
+    return checks
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -496,12 +524,6 @@ def _plan(spec: DomainSpec, tables: Sequence[str] | None) -> list[tuple[TableSpe
     return [(t, t.name in selected) for t in ordered]
 
 
-def _create_sql(table: TableSpec) -> str:
-    cols = ", ".join(f"{quote(c.name)} {c.type}{' NOT NULL' if not c.nullable or c.name in table.key else ''}"
-                     for c in table.columns)
-    return f"CREATE TABLE {quote(table.name)} ({cols})"
-
-
 def _duckdb_config(spill: Path, memory_limit: str | None, threads: int | None) -> dict:
     config = {
         "memory_limit": memory_limit or _default_memory_limit(1),
@@ -527,7 +549,7 @@ def _default_memory_limit(parallel_builds: int) -> str:
     return f"{max(512, int(total * 0.5 / max(1, parallel_builds)) >> 20)}MB"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -543,7 +565,7 @@ def _show(value) -> str:
     return f"'{value}'" if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
@@ -551,6 +573,6 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,63 @@
+"""What every lifecycle operation needs: one error type, opening a file read-only with a clear
+message for each way that fails, and naming a write failure (a full disk above all)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import duckdb
+
+from builders import DOMAINS
+from builders.engine import first_line
+from builders.spec import DomainSpec
+
+# A DuckDB file has the 4-byte magic "DUCK" after its 8-byte header checksum.
+_MAGIC, _MAGIC_OFFSET = b"DUCK", 8
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class LifecycleError(Exception):
+    """An operation failed; the message names the file and the problem. Nothing half-written is
+    left behind and no published file was changed."""
+
+
+def domain_spec(domain: str) -> DomainSpec:
+    try:
+        return DOMAINS[domain]
+    except KeyError:
+        raise LifecycleError(f"unknown domain {domain!r}; domains: {', '.join(DOMAINS)}") from None
+
+
+def check_duckdb_file(path: Path) -> None:
+    """Raise LifecycleError unless `path` is an existing DuckDB database file."""
+    if not path.exists():
+        raise LifecycleError(f"{path}: no such file")
+    if not path.is_file():
+        raise LifecycleError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_MAGIC_OFFSET + len(_MAGIC))
+    except OSError as exc:
+        raise LifecycleError(f"{path}: cannot read: {exc.strerror}") from None
+    if head[_MAGIC_OFFSET:] != _MAGIC:
+        raise LifecycleError(f"{path}: not a DuckDB database file")
+
+
+def open_read_only(path: Path, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file read-only (never changes it), or raise LifecycleError saying why not."""
+    check_duckdb_file(path)
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=config or {})
+    except duckdb.Error as exc:
+        raise LifecycleError(f"{path}: cannot open as a DuckDB database: {first_line(exc)}") from None
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def write_failure(exc: BaseException, what: Path) -> LifecycleError:
+    """A LifecycleError for a failed write: says 'disk full' when that is the cause."""
+    text = first_line(exc)
+    if getattr(exc, "errno", None) in _NO_SPACE or "No space left on device" in text:
+        return LifecycleError(f"disk full while writing {what}; nothing was published ({text})")
+    return LifecycleError(f"cannot write {what}: {text}")

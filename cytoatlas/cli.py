@@ -6,6 +6,7 @@ import argparse
 import pathlib
 import sys
 
+from cytoatlas import lifecycle_cli
 from cytoatlas.formatting import WHERE_HELP
 from cytoatlas.serving import config
 
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signature-type", default="", help="CytoSig (default), SecAct or LinCytoSig (atlas)")
     p.add_argument("--top", type=int, default=5, help="hits per list (default 5, at most 100)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    lifecycle_cli.add_parsers(sub)  # verify, export, restore, split, diff
     return parser
 
 

@@ -40,10 +40,6 @@ INTERNAL_PREFIX = "_cytoatlas_"
 _SCAN_CONFIG = {"disabled_optimizers": "statistics_propagation"}
 
 
-class VerificationError(LifecycleError):
-    """A file failed verification; the message names the file and every problem."""
-
-
 @dataclass
 class Report:
     path: str
@@ -108,15 +104,18 @@ def verify_file(path: Path, domain: str | None = None, *, full: bool = True, log
 
 
 def check_served(connection: duckdb.DuckDBPyConnection, path: str, domain: str) -> None:
-    """The fast checks on a file a service has just opened; raise VerificationError if any fails."""
+    """The fast checks on a file a service has just opened. Raises the serving layer's
+    DatabaseError (the error a service already handles for a file it cannot serve)."""
+    from cytoatlas.serving.database import DatabaseError  # here: the serving layer imports this module
+
     report = Report(path, FAST_CHECKS)
     try:
         _fast(connection, report, domain, stored_counts=True)
     except duckdb.Error as exc:
         report.problem("integrity", first_line(exc))
     if not report.ok:
-        raise VerificationError(f"{path}: failed verification: "
-                                + "; ".join(f"{check}: {message}" for check, message in report.problems))
+        raise DatabaseError(f"{path}: failed verification: "
+                            + "; ".join(f"{check}: {message}" for check, message in report.problems))
 
 
 def publish_verified(temp: Path, target: Path, domain: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from builders.lifecycle.verify import check_served
 from cytoatlas.serving.config import Settings
 
 INTERNAL_PREFIX = "_cytoatlas_"
@@ -117,6 +118,7 @@ class Database:
             if manifest.domain != domain:
                 raise DatabaseError(f"{path}: built for the {manifest.domain!r} domain, "
                                     f"but this is the {domain!r} service")
+            check_served(connection, path, domain)  # the fast subset of `cytoatlas verify`
             tables = _read_catalog(connection, domain)
         except BaseException:
             connection.close()

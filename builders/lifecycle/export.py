@@ -71,10 +71,8 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
         _fsync_dir(to.parent)
     except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, (OSError, duckdb.IOException)):
-            raise write_failure(exc, to) from None
-        if isinstance(exc, duckdb.Error):
-            raise LifecycleError(f"{db}: export failed: {exc}") from None
+        if isinstance(exc, (OSError, duckdb.Error)):
+            raise write_failure(exc, to, f"{db}: export failed") from None
         raise
     parquet = sum(t["bytes"] for t in manifest["tables"])
     emit(f"export {spec.name}  wrote {to}  {len(manifest['tables'])} tables  {human_size(parquet)} of Parquet  "

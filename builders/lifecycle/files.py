@@ -55,9 +55,16 @@ def open_read_only(path: Path, config: dict | None = None) -> duckdb.DuckDBPyCon
     return con
 
 
-def write_failure(exc: BaseException, what: Path) -> LifecycleError:
-    """A LifecycleError for a failed write: says 'disk full' when that is the cause."""
+def is_disk_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) in _NO_SPACE or "No space left on device" in str(exc)
+
+
+def write_failure(exc: BaseException, target: Path, doing: str = "") -> LifecycleError:
+    """The LifecycleError for an operation that failed while writing `target` (whose temp files
+    the caller has removed): 'disk full' when that is the cause."""
     text = first_line(exc)
-    if getattr(exc, "errno", None) in _NO_SPACE or "No space left on device" in text:
-        return LifecycleError(f"disk full while writing {what}; nothing was published ({text})")
-    return LifecycleError(f"cannot write {what}: {text}")
+    if is_disk_full(exc):
+        return LifecycleError(f"disk full while writing {target}; nothing was published ({text})")
+    if isinstance(exc, (OSError, duckdb.IOException)):
+        return LifecycleError(f"cannot write {target}: {text}")
+    return LifecycleError(f"{doing or target}: {text}")

@@ -61,10 +61,8 @@ def restore(source: Path, output: Path, log: Log | None = None) -> Path:
             con.close()
     except BaseException as exc:
         publish.discard(temp)
-        if isinstance(exc, (OSError, duckdb.IOException)):
-            raise write_failure(exc, output) from None
-        if isinstance(exc, duckdb.Error):
-            raise LifecycleError(f"{source}: restore failed: {exc}") from None
+        if isinstance(exc, (OSError, duckdb.Error)):
+            raise write_failure(exc, output, f"{source}: restore failed") from None
         raise
     publish_verified(temp, output, spec.name)
     emit(f"restore {spec.name}  published {output}  {human_size(output.stat().st_size)}  "

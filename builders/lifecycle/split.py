@@ -7,8 +7,10 @@ is written: a domain's file is written only when the legacy file holds every tab
 column must be found (by its name or one of the spec's source names). Rows are copied as the
 builders ingest them (spec types, NaN -> NULL, canonical signature types, stored in key order),
 the row count of each table is compared with the legacy table's, the manifest names the legacy
-file (path, SHA-256, size) as the source of every table, and each file is published through the
-builders' verified atomic publish. The legacy file is only ever opened read-only.
+file (path, SHA-256, size) as the source of every table. Every domain file is written beside its
+target and fully verified before any is published (temp file -> verify read-only -> fsync ->
+rename, builders/publish.py), so a failure publishes none. The legacy file is only ever opened
+read-only.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import duckdb
 from builders import DOMAINS, publish
 from builders.engine import comment_table, create_sql, first_line, human_size, sha256_file, write_manifest
 from builders.ingest import literal, normalised, quote
-from builders.lifecycle.files import LifecycleError, domain_spec, open_read_only, write_failure
-from builders.lifecycle.verify import INTERNAL_PREFIX, publish_verified
+from builders.lifecycle.files import LifecycleError, domain_spec, is_disk_full, open_read_only, write_failure
+from builders.lifecycle.verify import INTERNAL_PREFIX, check_new_file
 from builders.spec import TableSpec
 
 Log = Callable[[str], None]
@@ -72,12 +74,28 @@ def split(legacy: Path, output: Path, unassigned_to: str | None = None, log: Log
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LifecycleError(f"cannot create the output directory {output}: {exc.strerror}") from None
-    published = {}
-    for domain, tables in plan.tables.items():
-        extra = plan.unassigned if domain == unassigned_to else []
-        published[domain] = _write_domain(domain, tables, extra, plan, legacy_rows, source, output, emit)
-    emit(f"split  wrote {len(published)} domain files from {legacy.name} in {time.monotonic() - started:.1f} s")
-    return published
+    # Every domain file is written and verified before any is published, so a failure (a bad
+    # value, a full disk) publishes none of them.
+    temps: dict[str, Path] = {}
+    targets = {domain: output / DOMAINS[domain].file_name for domain in plan.tables}
+    try:
+        for domain, tables in plan.tables.items():
+            extra = plan.unassigned if domain == unassigned_to else []
+            temps[domain] = publish.temp_path(targets[domain])
+            _write_domain(domain, tables, extra, plan, legacy_rows, source, temps[domain], emit)
+        for domain, temp in temps.items():
+            check_new_file(temp, targets[domain], domain)
+        for domain, temp in temps.items():
+            publish.publish(temp, targets[domain])
+            emit(f"split {domain}  published {targets[domain]}  {human_size(targets[domain].stat().st_size)}")
+    except BaseException as exc:
+        for temp in temps.values():
+            publish.discard(temp)
+        if isinstance(exc, (OSError, duckdb.Error)):
+            raise write_failure(exc, output, f"{legacy}: split failed") from None
+        raise
+    emit(f"split  wrote {len(targets)} domain files from {legacy.name} in {time.monotonic() - started:.1f} s")
+    return targets
 
 
 def _plan(con: duckdb.DuckDBPyConnection, legacy: Path, unassigned_to: str | None) -> Plan:
@@ -123,48 +141,36 @@ def _plan(con: duckdb.DuckDBPyConnection, legacy: Path, unassigned_to: str | Non
 
 
 def _write_domain(domain: str, tables: list[TableSpec], extra: list[str], plan: Plan, legacy_rows: dict[str, int],
-                  source: tuple[str, str, int], output: Path, emit: Log) -> Path:
+                  source: tuple[str, str, int], temp: Path, emit: Log) -> None:
+    """Write one domain's file as `temp` (beside its target), manifest included."""
     spec = domain_spec(domain)
-    target = output / spec.file_name
-    publish.remove_stale(target)
-    temp = publish.temp_path(target)
+    publish.remove_stale(temp.with_name(spec.file_name))
     publish.discard(temp)
     built_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     path, sha256, size = source
     table_rows, source_rows = [], []
+    con = duckdb.connect(str(temp))
     try:
-        con = duckdb.connect(str(temp))
-        try:
-            con.execute("SET enable_progress_bar = false")
-            con.execute(f"ATTACH {literal(path)} AS {_LEGACY} (READ_ONLY)")
-            for table in tables:
-                started = time.monotonic()
-                rows = _copy_table(con, table, plan.columns[table.name], legacy_rows[table.name])
-                comment_table(con, table)
-                table_rows.append((table.name, table.description, list(table.key), rows, path, built_at))
-                source_rows.append((table.name, path, sha256, size, rows))
-                emit(f"split {domain}  {table.name}  {rows:,} rows  {time.monotonic() - started:.1f} s")
-            for name in extra:
-                started = time.monotonic()
-                rows = _copy_unassigned(con, name, legacy_rows[name])
-                table_rows.append((name, "", [], rows, path, built_at))
-                source_rows.append((name, path, sha256, size, rows))
-                emit(f"split {domain}  {name}  {rows:,} rows (unassigned table)  {time.monotonic() - started:.1f} s")
-            con.execute(f"DETACH {_LEGACY}")
-            write_manifest(con, spec, built_at, table_rows, source_rows)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-    except BaseException as exc:
-        publish.discard(temp)
-        if isinstance(exc, (OSError, duckdb.IOException)):
-            raise write_failure(exc, target) from None
-        if isinstance(exc, duckdb.Error):
-            raise LifecycleError(f"{domain}: cannot split: {exc}") from None
-        raise
-    publish_verified(temp, target, domain)
-    emit(f"split {domain}  published {target}  {human_size(target.stat().st_size)}")
-    return target
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"ATTACH {literal(path)} AS {_LEGACY} (READ_ONLY)")
+        for table in tables:
+            started = time.monotonic()
+            rows = _copy_table(con, table, plan.columns[table.name], legacy_rows[table.name])
+            comment_table(con, table)
+            table_rows.append((table.name, table.description, list(table.key), rows, path, built_at))
+            source_rows.append((table.name, path, sha256, size, rows))
+            emit(f"split {domain}  {table.name}  {rows:,} rows  {time.monotonic() - started:.1f} s")
+        for name in extra:
+            started = time.monotonic()
+            rows = _copy_unassigned(con, name, legacy_rows[name])
+            table_rows.append((name, "", [], rows, path, built_at))
+            source_rows.append((name, path, sha256, size, rows))
+            emit(f"split {domain}  {name}  {rows:,} rows (unassigned table)  {time.monotonic() - started:.1f} s")
+        con.execute(f"DETACH {_LEGACY}")
+        write_manifest(con, spec, built_at, table_rows, source_rows)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, table: TableSpec, mapping: dict[str, str], expected: int) -> int:
@@ -178,11 +184,11 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: TableSpec, mapping: dict[
     try:
         con.execute(f"INSERT INTO {quote(table.name)} SELECT * FROM (SELECT {select} FROM {legacy_name}) "
                     f"ORDER BY {order}")
-    except duckdb.IOException:
-        raise
     except duckdb.Error as exc:  # name the column and value (the scans run only after a failure)
+        if isinstance(exc, duckdb.IOException) or is_disk_full(exc):
+            raise
         raise LifecycleError(f"table {table.name}: {_uncastable(con, table, mapping, legacy_name) or first_line(exc)}; "
-                             f"nothing was published for this domain") from None
+                             f"nothing was published") from None
     return _checked_count(con, table.name, expected)
 
 
@@ -211,5 +217,5 @@ def _checked_count(con: duckdb.DuckDBPyConnection, name: str, expected: int) -> 
     (rows,) = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()
     if rows != expected:
         raise LifecycleError(f"table {name}: copied {rows:,} rows, the legacy file holds {expected:,}; "
-                             f"nothing was published for this domain")
+                             f"nothing was published")
     return rows

@@ -118,20 +118,24 @@ def check_served(connection: duckdb.DuckDBPyConnection, path: str, domain: str) 
                             + "; ".join(f"{check}: {message}" for check, message in report.problems))
 
 
+def check_new_file(temp: Path, target: Path, domain: str) -> None:
+    """Fully verify a finished temp file before it is published as `target`."""
+    report = verify_file(temp, domain)
+    if not report.ok:
+        raise LifecycleError(f"{target}: the new file failed verification, nothing was published: "
+                             + "; ".join(f"{check}: {message}" for check, message in report.problems))
+
+
 def publish_verified(temp: Path, target: Path, domain: str) -> None:
     """Fully verify a finished temp file, then publish it atomically (builders/publish.py).
     On failure the temp file is removed and the target left as it was."""
     try:
-        report = verify_file(temp, domain)
-        if not report.ok:
-            raise LifecycleError(f"{target}: the new file failed verification, nothing was published: "
-                                 + "; ".join(f"{check}: {message}" for check, message in report.problems))
+        check_new_file(temp, target, domain)
         publish.publish(temp, target)
-    except OSError as exc:
+    except BaseException as exc:
         publish.discard(temp)
-        raise write_failure(exc, target) from None
-    except BaseException:
-        publish.discard(temp)
+        if isinstance(exc, OSError):
+            raise write_failure(exc, target) from None
         raise
 
 

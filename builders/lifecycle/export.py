@@ -35,7 +35,7 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
     db, to = Path(db), Path(to)
     report = verify_file(db, domain, full=False)
     if not report.ok:
-        raise LifecycleError(f"{db}: not exported: " + "; ".join(m for _, m in report.problems))
+        raise LifecycleError("; ".join(m if check == "open" else f"{db}: {m}" for check, m in report.problems))
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise LifecycleError(f"{to}: already exists and is not an empty directory; export into a new one")
     temp = to.with_name(f".{to.name}.{os.getpid()}.tmp")

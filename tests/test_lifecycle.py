@@ -194,6 +194,12 @@ def flip_a_data_byte(path: Path) -> None:
         f.write(bytes([byte[0] ^ 0xFF]))
 
 
+def truncate(path: Path) -> None:
+    """Cut the file short, as an interrupted copy would."""
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 4)
+
+
 KEY_COUNT = "UPDATE _cytoatlas_tables SET row_count = row_count + 1 WHERE table_name = 'tahoe_drug_effect'"
 DAMAGE = {  # name: (statements, check, message, caught by the fast checks the services run)
     "no manifest": (["DROP TABLE _cytoatlas_manifest"], "manifest", "no _cytoatlas_manifest table", True),
@@ -223,6 +229,10 @@ DAMAGE = {  # name: (statements, check, message, caught by the fast checks the s
                                "2 rows where column 'pvalue' holds NaN", False),
     "unknown signature type": (["UPDATE tahoe_drug_effect SET signature_type = 'cytosig' WHERE rowid = 0"],
                                "values", "column 'signature_type' is not a signature type", False),
+    "truncated file": (truncate, "open", "cannot open as a DuckDB database: IO Error: Could not read enough bytes",
+                       True),
+    "undeclared column": (["ALTER TABLE tahoe_cell_line_metadata ADD COLUMN x INTEGER"], "tables",
+                                  "undeclared column x", True),
     "damaged data block": (flip_a_data_byte, "integrity",
                            "table parse10m_activity: Corrupt database file: computed checksum", False),
 }
@@ -249,6 +259,17 @@ def test_verify_catches_each_class_of_damage(intact, tmp_path, name):
     assert any(c == check and message in m for c, m in report.problems), report.text()
     quick = verify_file(bad, full=False)
     assert (not quick.ok) == fast, quick.text()  # the fast subset: metadata only, never a scan
+
+
+def test_verify_catches_null_in_a_not_null_column(built, tmp_path):
+    bad = tmp_path / "spatial_data.duckdb"
+    shutil.copyfile(built["spatial"], bad)
+    with duckdb.connect(str(bad)) as con:
+        con.execute("ALTER TABLE spatial_coordinates ALTER COLUMN x DROP NOT NULL")
+        con.execute("UPDATE spatial_coordinates SET x = NULL WHERE rowid = 0")
+    report = verify_file(bad)
+    assert report.problems == [("values", "table spatial_coordinates: 1 row where column 'x' is NULL "
+                                          "(declared NOT NULL)")], report.text()
 
 
 def test_verify_passes_intact_files_and_reports_each_file(built):

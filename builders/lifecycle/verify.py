@@ -10,8 +10,9 @@ Fast checks (metadata only, no table scan; the services run these before serving
 Full checks (one scan per table, plus a GROUP BY over each key):
   row_counts  counted exactly
   keys        key columns non-null and unique
-  values      the spec's column checks (p/q values in [0, 1], counts >= 0, signature types) and
-              no NaN in any floating-point column (missing values must be NULL)
+  values      the spec's column checks (p/q values in [0, 1], counts >= 0, signature types), no
+              NULL in a column declared NOT NULL, and no NaN in any floating-point column
+              (missing values must be NULL)
   integrity   every column of every table is read, so DuckDB verifies the checksum of every
               block holding table data (DuckDB has no separate integrity-check command)
 """
@@ -65,8 +66,7 @@ class Report:
         return {"path": self.path, "ok": self.ok, "domain": self.domain, "schema_version": self.schema_version,
                 "build_id": self.build_id, "tables": self.tables, "rows": self.rows,
                 "extra_tables": self.extra_tables, "seconds": round(self.seconds, 3),
-                "checks": {c: "fail" if c in failed else "pass" for c in self.checks}
-                | ({"open": "fail"} if "open" in failed else {}),
+                "checks": {c: "fail" if c in failed else "pass" for c in ("open",) + self.checks},
                 "problems": [{"check": c, "message": m} for c, m in self.problems]}
 
     def text(self) -> str:
@@ -245,6 +245,8 @@ def _full(con: duckdb.DuckDBPyConnection, report: Report, spec: DomainSpec, list
         checks: list[tuple[str, str, str]] = []  # (check, predicate, what a hit means)
         if table is not None:
             checks += [("keys", f"{quote(k)} IS NULL", f"key column '{k}' is NULL") for k in table.key]
+            checks += [("values", f"{quote(c.name)} IS NULL", f"column '{c.name}' is NULL (declared NOT NULL)")
+                       for c in table.columns if not c.nullable and c.name not in table.key]
             checks += [("values", predicate, f"column '{column}' {problem}")
                        for column, predicate, problem in value_checks(table)]
         checks += [("values", f"isnan({quote(c)})", f"column '{c}' holds NaN (a missing value must be NULL)")

@@ -396,6 +396,11 @@ def test_split_refuses_an_incomplete_or_bad_legacy_file_and_writes_nothing(built
         split(bad, tmp_path / "out2")
     assert list((tmp_path / "out2").iterdir()) == []  # the atlas file was written too, but not published
 
+    before = sha256(legacy)  # named atlas_data.duckdb, as the real monolith was
+    with pytest.raises(LifecycleError, match="would publish .* over the legacy file itself"):
+        split(legacy, legacy.parent)
+    assert sha256(legacy) == before and leftovers(legacy.parent) == []
+
     for args, expected in [(["split", tmp_path / "nope.duckdb", "--output", tmp_path / "o"], "no such file"),
                            (["split", built["atlas"].parent, "--output", tmp_path / "o"], "not a file"),
                            (["split", legacy, "--output", tmp_path / "o", "--unassigned-to", "x"], "invalid choice")]:

@@ -55,12 +55,15 @@ def split(legacy: Path, output: Path, unassigned_to: str | None = None, log: Log
     con = open_read_only(legacy)
     try:
         plan = _plan(con, legacy, unassigned_to)
-        legacy_rows = {name: con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
-                       for specs in plan.tables.values() for name in [t.name for t in specs]}
-        legacy_rows |= {name: con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
-                        for name in plan.unassigned}
+        copied = [t.name for tables in plan.tables.values() for t in tables] + plan.unassigned
+        legacy_rows = {name: con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] for name in copied}
     finally:
         con.close()
+    targets = {domain: output / DOMAINS[domain].file_name for domain in plan.tables}
+    for target in targets.values():
+        if target.resolve() == legacy.resolve():
+            raise LifecycleError(f"{legacy}: the split would publish {target} over the legacy file itself; "
+                                 f"choose another --output directory")
     for name in plan.unassigned:
         fate = f"goes to {unassigned_to}" if unassigned_to else "left out (no domain declares it; see --unassigned-to)"
         emit(f"split  unassigned table {name} ({legacy_rows[name]:,} rows): {fate}")
@@ -77,7 +80,6 @@ def split(legacy: Path, output: Path, unassigned_to: str | None = None, log: Log
     # Every domain file is written and verified before any is published, so a failure (a bad
     # value, a full disk) publishes none of them.
     temps: dict[str, Path] = {}
-    targets = {domain: output / DOMAINS[domain].file_name for domain in plan.tables}
     try:
         for domain, tables in plan.tables.items():
             extra = plan.unassigned if domain == unassigned_to else []

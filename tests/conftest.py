@@ -108,3 +108,31 @@ def local(built) -> dict[str, duckdb.DuckDBPyConnection]:
     yield connections
     for connection in connections.values():
         connection.close()
+
+
+@pytest.fixture
+def start_service(tmp_path):
+    """Start extra `cytoatlas serve` processes with their own flags; all stopped at the end."""
+    started = []
+
+    def start(domain: str, db, *extra: str, wait: bool = True) -> ServiceProcess:
+        service = ServiceProcess(domain, pathlib.Path(db), tmp_path / f"{domain}-{len(started)}.log", *extra)
+        started.append(service)
+        if wait:
+            service.wait_listening()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+def health_status(address: str, service: str = "", credentials=None, timeout: float = 5) -> str:
+    """The grpc.health.v1 status name of a service at `address`."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    with channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(status)

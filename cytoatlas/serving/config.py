@@ -27,6 +27,22 @@ class Settings:
     max_workers: int = _setting(16, "gRPC worker threads: concurrent RPCs served at once.")
     duckdb_threads: int = _setting(2, "DuckDB threads per query pool (this machine has 2 cores).")
     duckdb_memory_limit: str = _setting("2GB", "DuckDB memory_limit for the served file.")
+    duckdb_temp_directory: str = _setting("", "Where DuckDB may spill a query bigger than memory_limit; "
+                                              "empty = nowhere: such a query is refused with RESOURCE_EXHAUSTED.")
+    reload_poll_seconds: float = _setting(1.0, "How often to look for a newly published file at --db "
+                                               "(inode/size/mtime); 0 = only on SIGHUP.")
+    max_queries: int = _setting(8, "Table RPCs running at once; more are refused at once with "
+                                   "RESOURCE_EXHAUSTED and a retry hint (keep below max_workers).")
+    retry_after_seconds: float = _setting(1.0, "Retry delay suggested (google.rpc.RetryInfo) when refusing.")
+    query_timeout_seconds: float = _setting(60.0, "Longest a query may run when the client set no shorter "
+                                                  "deadline; it is then interrupted (0 = no limit).")
+    tls_cert: str = _setting("", "PEM certificate chain: serve TLS only (needs --tls-key).")
+    tls_key: str = _setting("", "PEM private key for --tls-cert.")
+    tls_client_ca: str = _setting("", "PEM CA bundle: require client certificates signed by it (mutual TLS).")
+    auth_token: str = _setting("", "Shared bearer token: calls without metadata "
+                                   "`authorization: Bearer <token>` are refused with UNAUTHENTICATED.")
+    auth_exempt: str = _setting("health,reflection", "With --auth-token: comma-separated services still "
+                                                     "reachable without the token (health, reflection).")
     arrow_default_limit: int = _setting(1_000_000, "Rows per ARROW page when the request says limit 0.")
     arrow_max_limit: int = _setting(10_000_000, "Most rows one ARROW call returns.")
     rows_default_limit: int = _setting(100, "Rows per ROWS page when the request says limit 0.")

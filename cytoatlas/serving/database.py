@@ -2,13 +2,20 @@
 
 The file never changes while it is open (builders publish a new file by rename), so the catalog,
 row counts and manifest are read at open time and cached for the life of the `Database`.
+
+Each `Database` is its own in-memory DuckDB instance with the file ATTACHed read-only, not
+`duckdb.connect(path)`: DuckDB caches instances by path, so after a rebuild `connect(path)` would
+hand back the instance still open on the old (renamed-over) file. The file is closed when the last
+reference to its `Database` goes, i.e. when the last request using it has finished (see swap.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 
 import duckdb
@@ -16,7 +23,9 @@ import duckdb
 from builders.lifecycle.verify import check_served
 from cytoatlas.serving.config import Settings
 
+log = logging.getLogger(__name__)
 INTERNAL_PREFIX = "_cytoatlas_"
+SERVED_CATALOG = "served"  # the name the file is attached under
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                            "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
 FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE", "REAL"})
@@ -91,8 +100,12 @@ class Database:
         self.connection = connection
         self.manifest = manifest
         self.tables = tables
-        self.size_bytes = os.path.getsize(path)
+        stat = os.stat(path)
+        self.size_bytes = stat.st_size
+        self.identity = file_identity(stat)
         self._sha256 = ""
+        # Closed when the last in-flight request drops its reference, or at shutdown.
+        self._finalizer = weakref.finalize(self, _close_connection, connection, path, manifest.build_id)
         threading.Thread(target=self._hash_file, name="sha256", daemon=True).start()
 
     @classmethod
@@ -102,18 +115,24 @@ class Database:
         if not os.path.isfile(path):
             raise DatabaseError(f"{path}: no such file")
         try:
-            connection = duckdb.connect(path, read_only=True, config={
+            connection = duckdb.connect(":memory:", config={
                 "threads": settings.duckdb_threads,
                 "memory_limit": settings.duckdb_memory_limit,
-                # No query can read or write other files, and no setting can undo that.
-                "enable_external_access": False,
+                "temp_directory": settings.duckdb_temp_directory,
                 "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False,
-                "lock_configuration": True,
             })
         except duckdb.Error as exc:
-            raise DatabaseError(f"{path}: cannot open as a DuckDB database: {exc}") from exc
+            raise DatabaseError(f"cannot start DuckDB: {exc}") from exc
         try:
+            try:
+                connection.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {SERVED_CATALOG} (READ_ONLY)")
+                connection.execute(f"USE {SERVED_CATALOG}")
+                # From here no query can read or write other files, and no setting can undo that.
+                connection.execute("SET enable_external_access = false")
+                connection.execute("SET lock_configuration = true")
+            except duckdb.Error as exc:
+                raise DatabaseError(f"{path}: cannot open as a DuckDB database: {exc}") from exc
             manifest = _read_manifest(connection, path)
             if manifest.domain != domain:
                 raise DatabaseError(f"{path}: built for the {manifest.domain!r} domain, "
@@ -126,7 +145,9 @@ class Database:
         return cls(path, connection, manifest, tables)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.connection.cursor()
+        cursor = self.connection.cursor()
+        cursor.execute(f"USE {SERVED_CATALOG}")  # a new cursor starts in the in-memory catalog
+        return cursor
 
     @property
     def sha256(self) -> str:
@@ -134,7 +155,7 @@ class Database:
         return self._sha256
 
     def close(self) -> None:
-        self.connection.close()
+        self._finalizer()
 
     def _hash_file(self) -> None:
         digest = hashlib.sha256()
@@ -142,6 +163,16 @@ class Database:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         self._sha256 = digest.hexdigest()
+
+
+def file_identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a builder publishes a new file at the same path (rename = new inode)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _close_connection(connection: duckdb.DuckDBPyConnection, path: str, build_id: str) -> None:
+    connection.close()
+    log.info("closed %s (build %s)", path, build_id)
 
 
 def _read_manifest(connection: duckdb.DuckDBPyConnection, path: str) -> Manifest:

@@ -1,7 +1,8 @@
 """The error model: one exception type, turned into a gRPC status with google.rpc details.
 
 Every error carries exactly one ErrorInfo (reason = an ErrorReason name, domain ERROR_DOMAIN),
-plus BadRequest for INVALID_ARGUMENT and ResourceInfo for NOT_FOUND (AIP-193).
+plus BadRequest for INVALID_ARGUMENT, ResourceInfo for NOT_FOUND and RetryInfo when a retry
+later will work (AIP-193).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 from collections.abc import Iterable
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -25,7 +26,8 @@ class ServiceError(Exception):
 
     def __init__(self, code: grpc.StatusCode, reason: int, message: str, *,
                  metadata: dict[str, str] | None = None,
-                 field: str | None = None, resource: tuple[str, str] | None = None):
+                 field: str | None = None, resource: tuple[str, str] | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -33,6 +35,7 @@ class ServiceError(Exception):
         self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
         self.field = field  # BadRequest field path, e.g. "filters[2].values"
         self.resource = resource  # (type, name) for ResourceInfo
+        self.retry_after = retry_after  # seconds, for RetryInfo (RESOURCE_EXHAUSTED)
 
     def to_status(self) -> status_pb2.Status:
         details = [error_details_pb2.ErrorInfo(
@@ -43,6 +46,10 @@ class ServiceError(Exception):
         if self.resource:
             details.append(error_details_pb2.ResourceInfo(
                 resource_type=self.resource[0], resource_name=self.resource[1], description=self.message))
+        if self.retry_after is not None:
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(int(self.retry_after * 1e9))
+            details.append(error_details_pb2.RetryInfo(retry_delay=delay))
         packed = []
         for detail in details:
             any_detail = any_pb2.Any()

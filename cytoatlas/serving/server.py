@@ -1,4 +1,5 @@
-"""Assembling and running a domain server: TableService, health, reflection, graceful stop."""
+"""Assembling and running a domain server: TableService, health, reflection, graceful stop;
+the served file swapped on a new build (poll + SIGHUP), TLS, token and overload interceptors."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cytoatlas.serving import security
+from cytoatlas.serving.admission import AdmissionInterceptor
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
+from cytoatlas.serving.malformed import MalformedRequestInterceptor
 from cytoatlas.serving.observability import Observer
+from cytoatlas.serving.swap import BuildLeases, ServedFile
 from cytoatlas.serving.table_service import TableServicer
 from cytoatlas.serving.typed_rpc import TypedQueries
 from cytoatlas.table.v1 import table_service_pb2, table_service_pb2_grpc
@@ -30,48 +35,73 @@ class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    database: Database
+    files: ServedFile
     service_names: tuple[str, ...]
+    admission: AdmissionInterceptor
     observer: Observer
+
+    @property
+    def database(self) -> Database:
+        """The build new requests are answered from (UNAVAILABLE ServiceError if there is none)."""
+        return self.files.current()
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, close the file."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.observer.stop_metrics()
-        self.database.close()
+        self.files.close()
 
 
 def start_server(domain: str, settings: Settings) -> RunningServer:
-    """Open the domain's file, then start serving it; raise DatabaseError if it cannot be served."""
-    database = Database.open(settings.db, domain, settings)
-    observer = Observer(domain, settings, lambda: database)
+    """Start serving the domain's file. A missing or damaged file does not stop the start: health
+    says NOT_SERVING and calls answer UNAVAILABLE until a good file is published at the path.
+    Raises DatabaseError (no --db, cannot listen) or security.SecurityError (bad TLS/token settings)."""
+    if not settings.db:
+        raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
+    credentials = security.server_credentials(settings)
+    interceptors = []
+    if settings.auth_token:
+        interceptors.append(security.TokenInterceptor(settings.auth_token, security.exempt_prefixes(settings)))
+    admission = AdmissionInterceptor(settings.max_queries, settings.retry_after_seconds)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    names = (TABLE_SERVICE,)
+
+    def report(serving: bool) -> None:  # SERVING only while a verified file is open
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("",) + names:
+            health_servicer.set(name, status)
+
+    files = ServedFile(settings.db, domain, settings, on_status=report)
+    observer = Observer(domain, settings, files.current)
+    # The first listed runs first: observe every call (refusals included), refuse strangers, then
+    # bad bytes, then overload; a call that gets through holds the current build until it ends.
+    interceptors = [observer, *interceptors, MalformedRequestInterceptor(), admission, BuildLeases(files)]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
-        options=[("grpc.so_reuseport", 0)], interceptors=[observer])
+        options=[("grpc.so_reuseport", 0)], interceptors=interceptors,
+        # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED).
+        maximum_concurrent_rpcs=settings.max_workers)
     table_service_pb2_grpc.add_TableServiceServicer_to_server(
-        TableServicer(domain, settings, lambda: database), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+        TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
     typed = importlib.import_module(f"services.{domain}.rpcs")
-    names = (TABLE_SERVICE, typed.add_to_server(server, TypedQueries(domain, settings, lambda: database)))
+    names = (TABLE_SERVICE, typed.add_to_server(server, TypedQueries(domain, settings, files.current)))
     reflection.enable_server_reflection(names + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.resolved_port(domain)}"
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as exc:
-        database.close()
         raise DatabaseError(f"cannot listen on {address}: {exc}") from exc
     try:
         observer.start_metrics()
     except OSError as exc:
-        database.close()
         raise DatabaseError(f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}") from exc
+    files.check()
     server.start()
-    for name in ("",) + names:  # SERVING only once the file is open and its catalog read
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, database, names, observer)
+    files.watch()
+    return RunningServer(server, port, health_servicer, files, names, admission, observer)
 
 
 def serve(domain: str, settings: Settings) -> int:
@@ -79,17 +109,25 @@ def serve(domain: str, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         running = start_server(domain, settings)
-    except DatabaseError as exc:
+    except (DatabaseError, security.SecurityError) as exc:
         print(f"cytoatlas {domain}: {exc}", file=sys.stderr)
         return 2
-    db = running.database
-    log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)", domain, settings.host,
-             running.port, db.path, db.manifest.build_id, len(db.tables))
+    files = running.files
+    if files.problem:
+        log.warning("%s service listening on %s:%d, NOT_SERVING: %s", domain, settings.host,
+                    running.port, files.problem)
+    else:
+        db = files.current()
+        log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)", domain, settings.host,
+                 running.port, db.path, db.manifest.build_id, len(db.tables))
     if running.observer.metrics_port is not None:
         log.info("%s metrics on http://%s:%d/metrics", domain, settings.host, running.observer.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # SIGHUP: look at the file now (a handler must not block, so the check runs in a thread).
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=files.check, kwargs={"force": True}, name=f"{domain}-sighup", daemon=True).start())
     stop.wait()
     log.info("%s service stopping: in-flight calls get %.0f s", domain, settings.grace_seconds)
     running.stop(settings.grace_seconds)

@@ -11,7 +11,7 @@ import duckdb
 import grpc
 import pyarrow as pa
 
-from cytoatlas.serving import compiler, encoding, paging
+from cytoatlas.serving import compiler, encoding, limits, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo
 from cytoatlas.serving.errors import Reason, ServiceError, table_not_found
@@ -48,6 +48,15 @@ def handle_errors(method):
             ServiceError(code, Reason.QUERY_INTERRUPTED, "the query was interrupted "
                          f"({'deadline exceeded' if expired else 'cancelled by the client'})",
                          metadata={"table": getattr(request, "table", "")}).abort(context)
+        except duckdb.OutOfMemoryException as exc:  # over duckdb_memory_limit: refused, not a crash
+            ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
+                         f"the query needs more memory than this service allows; narrow it with "
+                         f"filters or a limit ({exc})", metadata={"limit": "duckdb_memory_limit"},
+                         retry_after=self.settings.retry_after_seconds).abort(context)
+        except duckdb.IOException as exc:  # the file went bad under us: say which, not INTERNAL
+            ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
+                         f"the {self.domain} service cannot read its database file: {exc}",
+                         metadata={"service": self.domain}).abort(context)
         except Exception:
             request_id = uuid.uuid4().hex
             log.exception("internal error, request id %s", request_id)
@@ -123,6 +132,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
                 cursor.interrupt()
 
         context.add_callback(interrupt)
+        timeout = limits.QueryTimeout(self.settings.query_timeout_seconds, context, interrupt)
         try:
             reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(self.settings.batch_rows)
             page = _Page(query.page_size)
@@ -145,8 +155,13 @@ class TableServicer(pb_grpc.TableServiceServicer):
                 rows_returned=page.rows, bytes_returned=sent,
                 server_time_ms=(time.perf_counter() - started) * 1000))
             yield last
+        except duckdb.InterruptException:
+            if timeout.fired:
+                raise timeout.error(request.table) from None
+            raise
         finally:
             finished = True
+            timeout.cancel()
             cursor.close()
 
     def _arrow_messages(self, schema: pa.Schema, batches) -> Iterator[pb.QueryResponse]:

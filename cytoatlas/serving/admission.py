@@ -1,0 +1,69 @@
+"""Overload protection: a fixed number of table RPCs run at once; the next is refused at once.
+
+A refused call gets RESOURCE_EXHAUSTED with a RetryInfo hint instead of waiting in a queue that
+could grow without end. gRPC's own `maximum_concurrent_rpcs` (set to max_workers in server.py)
+is the backstop for calls that would otherwise wait for a worker thread; those are refused by
+gRPC itself, with RESOURCE_EXHAUSTED but no hint. Health and reflection are never limited.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+
+from cytoatlas.serving.errors import Reason, ServiceError
+
+UNLIMITED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+class AdmissionInterceptor(grpc.ServerInterceptor):
+    def __init__(self, max_in_flight: int, retry_after: float):
+        self.max_in_flight = max_in_flight
+        self.retry_after = retry_after
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self.refused = 0  # counters, read by tests and logs
+        self.admitted = 0
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(UNLIMITED_PREFIXES):
+            return handler
+        if handler.request_streaming:  # no client-streaming RPCs exist; leave any future one alone
+            return handler
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(handler.unary_stream), handler.request_deserializer,
+                handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            self._unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
+
+    def _admit(self, context) -> bool:
+        if self._slots.acquire(blocking=False):
+            self.admitted += 1
+            return True
+        self.refused += 1
+        ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
+                     f"the service is busy: {self.max_in_flight} queries are already running; "
+                     f"retry in {self.retry_after:g} s",
+                     metadata={"limit": "max_queries", "maxQueries": self.max_in_flight},
+                     retry_after=self.retry_after).abort(context)
+        return False  # abort raises; kept for readers
+
+    def _unary(self, behavior):
+        def admitted(request, context):
+            self._admit(context)
+            try:
+                return behavior(request, context)
+            finally:
+                self._slots.release()
+        return admitted
+
+    def _streaming(self, behavior):
+        def admitted(request, context):
+            self._admit(context)
+            try:  # the slot is held until the last message is sent (or the client goes away)
+                yield from behavior(request, context)
+            finally:
+                self._slots.release()
+        return admitted

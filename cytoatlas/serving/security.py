@@ -1,0 +1,87 @@
+"""Transport security and the optional shared token.
+
+TLS when --tls-cert/--tls-key are set; mutual TLS when --tls-client-ca is set too (clients must
+present a certificate signed by that CA). For deployments without mTLS, --auth-token makes every
+call carry `authorization: Bearer <token>`; health and reflection stay open if listed in
+--auth-exempt, so probes and grpcurl discovery keep working.
+"""
+
+from __future__ import annotations
+
+import hmac
+import pathlib
+
+import grpc
+
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.errors import Reason, ServiceError
+
+EXEMPTABLE = {"health": ("/grpc.health.",), "reflection": ("/grpc.reflection.",)}
+
+
+class SecurityError(Exception):
+    """The TLS or token settings are unusable; the message names the setting."""
+
+
+def _read(path: str, setting: str) -> bytes:
+    try:
+        return pathlib.Path(path).read_bytes()
+    except OSError as exc:
+        raise SecurityError(f"--{setting} {path}: {exc.strerror or exc}") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings, or None for plaintext."""
+    if not (settings.tls_cert or settings.tls_key or settings.tls_client_ca):
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise SecurityError("TLS needs both --tls-cert and --tls-key (--tls-client-ca adds mutual TLS)")
+    client_ca = _read(settings.tls_client_ca, "tls-client-ca") if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(_read(settings.tls_key, "tls-key"), _read(settings.tls_cert, "tls-cert"))],
+        root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+def exempt_prefixes(settings: Settings) -> tuple[str, ...]:
+    names = [n.strip() for n in settings.auth_exempt.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EXEMPTABLE]
+    if unknown:
+        raise SecurityError(f"--auth-exempt: unknown service {', '.join(unknown)}; "
+                            f"choose from {', '.join(EXEMPTABLE)}")
+    return tuple(p for n in names for p in EXEMPTABLE[n])
+
+
+class TokenInterceptor(grpc.ServerInterceptor):
+    """Refuse calls without the shared bearer token with UNAUTHENTICATED."""
+
+    def __init__(self, token: str, exempt: tuple[str, ...]):
+        self._expected = f"Bearer {token}".encode()
+        self._exempt = exempt
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(self._exempt):
+            return handler
+        sent = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+        sent = sent.encode() if isinstance(sent, str) else sent
+        if hmac.compare_digest(sent, self._expected):
+            return handler
+        problem = "no bearer token was sent" if not sent else "the bearer token is not valid"
+        refusal = ServiceError(grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED,
+                               f"{problem}; send metadata `authorization: Bearer <token>`")
+
+        def refuse(request, context):
+            refusal.abort(context)
+
+        def refuse_stream(request, context):
+            refusal.abort(context)
+            yield  # never reached: abort raises
+
+        if handler.request_streaming:  # reflection is stream-stream
+            return grpc.stream_stream_rpc_method_handler(refuse_stream, handler.request_deserializer,
+                                                         handler.response_serializer)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(refuse_stream, handler.request_deserializer,
+                                                        handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer,
+                                                   handler.response_serializer)

@@ -1,0 +1,138 @@
+"""The served file as it is now: picks up a newly published build without a restart.
+
+Builders publish by renaming a finished file over the served path, so a new build shows as a new
+inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens and verifies the new
+file, and switches `current()` to it. Requests already running keep their own reference to the old
+`Database` and finish on it; the old file is closed when the last of them drops it (database.py).
+A file that cannot be served never replaces a good one; with no good one the service answers
+UNAVAILABLE naming the file and the problem, and health says NOT_SERVING, until one is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+import grpc
+
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import Database, DatabaseError, file_identity
+from cytoatlas.serving.errors import Reason, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def verify(db: Database) -> None:
+    """Check an opened build before it is served; raise DatabaseError naming the problem.
+
+    The fast check every swap runs: each table the manifest lists is present with its recorded
+    row count (a truncated or half-copied file fails here or at open). Hook for the fuller
+    `cytoatlas verify` (issue 7): call it from here once it exists.
+    """
+    cursor = db.cursor()
+    try:
+        listed = dict(cursor.execute("SELECT table_name, row_count FROM _cytoatlas_tables").fetchall())
+        for table, expected in sorted(listed.items()):
+            if table not in db.tables:
+                raise DatabaseError(f"{db.path}: table {table} is listed in the manifest but missing")
+            quoted = '"' + table.replace('"', '""') + '"'
+            (rows,) = cursor.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0]
+            if rows != expected:
+                raise DatabaseError(f"{db.path}: table {table} has {rows} rows, the manifest says {expected}")
+    except Exception as exc:
+        if isinstance(exc, DatabaseError):
+            raise
+        raise DatabaseError(f"{db.path}: the file is damaged: {exc}") from exc
+    finally:
+        cursor.close()
+
+
+class ServedFile:
+    """The `Database` new requests get; swapped when a new build is published at `path`."""
+
+    def __init__(self, path: str, domain: str, settings: Settings,
+                 on_status: Callable[[bool], None] = lambda serving: None):
+        self.path, self.domain, self.settings = path, domain, settings
+        self._on_status = on_status
+        self._database: Database | None = None
+        self._problem = "not opened yet"
+        self._tried: tuple | None = None  # identity of the last file tried, good or bad
+        self._lock = threading.Lock()  # one check at a time (poller and SIGHUP)
+        self._stop = threading.Event()
+        self.swaps = 0
+
+    def current(self) -> Database:
+        """The database to answer this request from, or UNAVAILABLE saying why there is none."""
+        db = self._database
+        if db is None:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
+                f"the {self.domain} service has no usable database file: {self._problem}; "
+                f"it will serve as soon as a good file is published at {self.path}",
+                metadata={"service": self.domain, "path": self.path})
+        return db
+
+    @property
+    def problem(self) -> str:
+        return "" if self._database is not None else self._problem
+
+    def check(self, force: bool = False) -> bool:
+        """Open the file at `path` if it is new (or `force`); return True if a new build is served."""
+        with self._lock:
+            try:
+                identity = file_identity(os.stat(self.path))
+            except OSError as exc:
+                identity = None
+                problem = f"{self.path}: {exc.strerror.lower() if exc.strerror else exc}"
+            if identity is not None and identity == self._tried and not force:
+                return False
+            self._tried = identity
+            if identity is None:
+                return self._failed(problem)
+            try:
+                db = Database.open(self.path, self.domain, self.settings)
+            except DatabaseError as exc:
+                return self._failed(str(exc))
+            try:
+                verify(db)
+            except DatabaseError as exc:
+                db.close()
+                return self._failed(str(exc))
+            old, self._database = self._database, db
+            self.swaps += old is not None
+            log.info("%s: serving %s (build %s)%s", self.domain, db.path, db.manifest.build_id,
+                     f", replacing build {old.manifest.build_id}" if old else "")
+            self._on_status(True)
+            return True  # `old` is closed once the last request holding it finishes
+
+    def _failed(self, problem: str) -> bool:
+        if self._database is None:
+            self._problem = problem
+            self._on_status(False)
+            log.error("%s: cannot serve: %s", self.domain, problem)
+        else:
+            log.error("%s: keeps serving build %s; the new file cannot be served: %s",
+                      self.domain, self._database.manifest.build_id, problem)
+        return False
+
+    def watch(self) -> None:
+        """Poll the path in a daemon thread every reload_poll_seconds (0 = never)."""
+        interval = self.settings.reload_poll_seconds
+        if interval > 0:
+            threading.Thread(target=self._poll, args=(interval,), name=f"{self.domain}-watch",
+                             daemon=True).start()
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.check()
+            except Exception:  # never let the watcher die: the next tick tries again
+                log.exception("%s: checking %s failed", self.domain, self.path)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._database is not None:
+                self._database.close()

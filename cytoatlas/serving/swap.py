@@ -2,8 +2,9 @@
 
 Builders publish by renaming a finished file over the served path, so a new build shows as a new
 inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens and verifies the new
-file, and switches `current()` to it. Requests already running keep their own reference to the old
-`Database` and finish on it; the old file is closed when the last of them drops it (database.py).
+file, and switches `current()` to it. A request holds a lease on the build it started on, released
+when the RPC ends (`context.add_callback`), so requests in flight finish on the old file, which is
+closed when the last lease goes.
 A file that cannot be served never replaces a good one; with no good one the service answers
 UNAVAILABLE naming the file and the problem, and health says NOT_SERVING, until one is published.
 """
@@ -60,19 +61,37 @@ class ServedFile:
         self._problem = "not opened yet"
         self._tried: tuple | None = None  # identity of the last file tried, good or bad
         self._lock = threading.Lock()  # one check at a time (poller and SIGHUP)
+        self._leases: dict[Database, int] = {}  # requests in flight per build
+        self._lease_lock = threading.Lock()
         self._stop = threading.Event()
         self.swaps = 0
 
-    def current(self) -> Database:
-        """The database to answer this request from, or UNAVAILABLE saying why there is none."""
-        db = self._database
-        if db is None:
-            raise ServiceError(
-                grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
-                f"the {self.domain} service has no usable database file: {self._problem}; "
-                f"it will serve as soon as a good file is published at {self.path}",
-                metadata={"service": self.domain, "path": self.path})
+    def current(self, context: grpc.ServicerContext | None = None) -> Database:
+        """The database to answer this request from, or UNAVAILABLE saying why there is none.
+
+        Pass the RPC's context: the build then stays open until that RPC ends, even if a newer
+        build is swapped in meanwhile. Without a context the caller must be done before a swap.
+        """
+        with self._lease_lock:
+            db = self._database
+            if db is None:
+                raise ServiceError(
+                    grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
+                    f"the {self.domain} service has no usable database file: {self._problem}; "
+                    f"it will serve as soon as a good file is published at {self.path}",
+                    metadata={"service": self.domain, "path": self.path})
+            if context is not None and context.add_callback(lambda: self._release(db)):
+                self._leases[db] = self._leases.get(db, 0) + 1
         return db
+
+    def _release(self, db: Database) -> None:
+        with self._lease_lock:
+            self._leases[db] -= 1
+            idle = self._leases[db] == 0
+            if idle:
+                del self._leases[db]
+        if idle and db is not self._database:
+            db.close()  # the last request on a replaced build has ended
 
     @property
     def problem(self) -> str:
@@ -100,12 +119,16 @@ class ServedFile:
             except DatabaseError as exc:
                 db.close()
                 return self._failed(str(exc))
-            old, self._database = self._database, db
+            with self._lease_lock:
+                old, self._database = self._database, db
+                close_old = old is not None and old not in self._leases
+            if close_old:
+                old.close()
             self.swaps += old is not None
             log.info("%s: serving %s (build %s)%s", self.domain, db.path, db.manifest.build_id,
                      f", replacing build {old.manifest.build_id}" if old else "")
             self._on_status(True)
-            return True  # `old` is closed once the last request holding it finishes
+            return True  # otherwise `old` is closed by _release when its last request ends
 
     def _failed(self, problem: str) -> bool:
         if self._database is None:

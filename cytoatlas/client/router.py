@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
 from cytoatlas.client.targets import channel_target
+from cytoatlas.client.transport import Transport
 from cytoatlas.serving.errors import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
@@ -125,14 +126,17 @@ class Router:
     """Routes table queries to the atlas, perturbation and spatial services."""
 
     def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
-                 channel_options: Sequence[tuple[str, object]] = ()):
+                 channel_options: Sequence[tuple[str, object]] = (), tls_ca: str | None = None,
+                 tls_cert: str | None = None, tls_key: str | None = None, token: str | None = None):
+        """tls_ca / tls_cert+tls_key / token: TLS, mutual TLS, bearer token (default: the
+        CYTOATLAS_CLIENT_* environment, see transport.py); plaintext when none is set."""
         self.addresses = {**addresses_from_env(), **(addresses or {})}
+        transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
         self.timeout = timeout
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), *channel_options]
         if config := _service_config():
             options += [("grpc.service_config", config), ("grpc.enable_retries", 1)]
-        self._channels = {d: grpc.insecure_channel(channel_target(a), options=options)
-                          for d, a in self.addresses.items()}
+        self._channels = {d: transport.channel(channel_target(a), options) for d, a in self.addresses.items()}
         self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
         self._owners: dict[str, str] | None = None
         self._tables: dict[str, pb.Table] = {}

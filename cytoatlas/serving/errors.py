@@ -18,6 +18,14 @@ from grpc_status import rpc_status
 from cytoatlas.table.v1 import error_reason_pb2
 
 ERROR_DOMAIN = "cytoatlas.org"
+# Errors echo what the client sent; clipped so a giant name cannot push the status past gRPC's
+# 16 KiB metadata limit (the client would then see only "Stream removed").
+MAX_MESSAGE_CHARS = 2000
+MAX_METADATA_CHARS = 256
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 30] + f"… ({len(text):,} characters)"
 Reason = error_reason_pb2.ErrorReason
 
 
@@ -28,11 +36,12 @@ class ServiceError(Exception):
                  metadata: dict[str, str] | None = None,
                  field: str | None = None, resource: tuple[str, str] | None = None,
                  retry_after: float | None = None):
+        message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
-        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
+        self.metadata = {k: clip(str(v), MAX_METADATA_CHARS) for k, v in (metadata or {}).items()}
         self.field = field  # BadRequest field path, e.g. "filters[2].values"
         self.resource = resource  # (type, name) for ResourceInfo
         self.retry_after = retry_after  # seconds, for RetryInfo (RESOURCE_EXHAUSTED)

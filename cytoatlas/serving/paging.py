@@ -59,7 +59,8 @@ def decode(token: str, request: pb.QueryRequest, build_id: str, secret: str) -> 
     if build_digest != _build_digest(build_id):
         raise ServiceError(
             grpc.StatusCode.FAILED_PRECONDITION, Reason.STALE_PAGE_TOKEN,
-            "page_token was issued before the data was rebuilt; start again without a page_token",
+            "page_token was issued for another build of the data (it was rebuilt since, or the "
+            "token comes from another service); start again without a page_token",
             metadata={"table": request.table, "buildId": build_id})
     if not hmac.compare_digest(request_fingerprint, fingerprint(request)):
         raise invalid(Reason.INVALID_PAGE_TOKEN,

@@ -85,6 +85,10 @@ class TableServicer(pb_grpc.TableServiceServicer):
         if not name:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
                                f"a table name is required in `{field}`", field=field)
+        if len(name.encode()) > self.settings.max_string_bytes:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
+                               f"`{field}` is longer than {self.settings.max_string_bytes} bytes; "
+                               "no table has a name that long", field=field)
         table = db.tables.get(name)
         if table is None:
             raise table_not_found(name, db.tables, self.domain)

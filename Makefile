@@ -10,7 +10,9 @@ PROTOS := $(shell find protos -name '*.proto')
 BUF := $(VENV)/node/node_modules/.bin/buf
 DEMO_DIR ?= demo
 
-.PHONY: setup protos lint-protos test test-deploy demo bench clean
+.PHONY: setup protos lint-protos test test-deploy test-reliability demo bench clean
+RELIABILITY_TESTS := tests/test_hot_swap.py tests/test_load_limits.py tests/test_faults.py \
+	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py
 
 setup: $(STAMP) $(GENERATED)
 
@@ -39,6 +41,12 @@ test: setup lint-protos
 # The docker-compose stack on a real Docker engine (installs and starts one if needed; see deploy/).
 test-deploy: setup
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider -o testpaths=deploy deploy/test_stack.py
+
+# The long runs (marked `reliability`, left out of `make test`) plus bigger samples of the random
+# tests; each test prints FIGURE lines. pytest-timeout bounds every test.
+test-reliability: setup
+	CYTOATLAS_DIFFERENTIAL_EXAMPLES=2000 CYTOATLAS_HOSTILE_EXAMPLES=1000 \
+		$(BIN)/python -m pytest -q -s -m "" --timeout 600 $(RELIABILITY_TESTS)
 
 demo: setup
 	$(BIN)/python scripts/demo.py --dir $(DEMO_DIR)

@@ -138,13 +138,15 @@ def run_rebuilds(variants, tmp_path, start_service, rebuilds: int, threads: int)
     served = engine.build_domain("perturbation", sources[SEEDS[0]], served_dir)
     service = start_service("perturbation", served, "--reload-poll-seconds", "0.25",
                             "--max-message-bytes", "65536", "--max-queries", str(threads + 4))
-    latencies, stale_refused = [], 0
+    latencies, stale_refused, spanning = [], 0, 0
     with grpc.insecure_channel(service.address) as channel, Load(service.address, expected, threads) as load:
         stub = pb_grpc.TableServiceStub(channel)
         time.sleep(1.0)
-        for seed in SEEDS[1: rebuilds + 1]:
+        for previous, seed in zip(SEEDS, SEEDS[1: rebuilds + 1]):
             paged = pb.QueryRequest(table=TABLE, limit=10)
             token = list(stub.Query(paged))[-1].next_page_token
+            in_flight = stub.Query(QUERIES["scan"], timeout=60)  # started on the old build ...
+            first = next(in_flight)
             engine.build_domain("perturbation", sources[seed], served_dir)  # the real builder, atomic rename
             published = time.monotonic()
             if seed == SEEDS[-1]:
@@ -153,6 +155,9 @@ def run_rebuilds(variants, tmp_path, start_service, rebuilds: int, threads: int)
                 assert health_status(service.address) == "SERVING"
                 time.sleep(0.05)
             assert seed in load.first_seen, f"build of seed {seed} not served 30 s after publish"
+            # ... and finished on it after the swap: the old file stays open until it is done.
+            assert answer_digest([first, *in_flight]) == expected["scan"][previous]
+            spanning += 1
             latencies.append(max(0.0, load.first_seen[seed] - published))
             paged.page_token = token
             with pytest.raises(grpc.RpcError) as info:
@@ -171,7 +176,8 @@ def run_rebuilds(variants, tmp_path, start_service, rebuilds: int, threads: int)
           f"{load.failures} failed, {load.unmatched} answers not wholly from one build, "
           f"{load.went_back} went back to an older build; new data served "
           f"{', '.join(f'{x:.2f}' for x in latencies)} s after each publish (max {max(latencies):.2f} s); "
-          f"{stale_refused} old-build page tokens refused FAILED_PRECONDITION; "
+          f"{stale_refused} old-build page tokens refused FAILED_PRECONDITION; {spanning} streamed "
+          f"answers begun before a swap and read after it came wholly from the old build; "
           f"old files still open after the load: {len(still_open)}")
 
 

@@ -2,9 +2,9 @@
 
 Builders publish by renaming a finished file over the served path, so a new build shows as a new
 inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens and verifies the new
-file, and switches `current()` to it. A request holds a lease on the build it started on, released
-when the RPC ends (`context.add_callback`), so requests in flight finish on the old file, which is
-closed when the last lease goes.
+file, and switches `current()` to it. Every RPC holds the build that was current when it started
+(`BuildLeases`, a server interceptor) and sees only that build through `current()`, so requests in
+flight finish on the old file, which is closed when the last of them ends.
 A file that cannot be served never replaces a good one; with no good one the service answers
 UNAVAILABLE naming the file and the problem, and health says NOT_SERVING, until one is published.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable
 
 import grpc
@@ -61,28 +62,40 @@ class ServedFile:
         self._problem = "not opened yet"
         self._tried: tuple | None = None  # identity of the last file tried, good or bad
         self._lock = threading.Lock()  # one check at a time (poller and SIGHUP)
-        self._leases: dict[Database, int] = {}  # requests in flight per build
+        self._leases: dict[Database, int] = {}  # RPCs in flight per build
         self._lease_lock = threading.Lock()
+        self._held = threading.local()  # the build the RPC running on this worker thread holds
         self._stop = threading.Event()
         self.swaps = 0
 
-    def current(self, context: grpc.ServicerContext | None = None) -> Database:
-        """The database to answer this request from, or UNAVAILABLE saying why there is none.
+    def current(self) -> Database:
+        """The build this RPC holds (see `hold`), else the newest; UNAVAILABLE if there is none."""
+        held = getattr(self._held, "db", None)
+        if held is not None:
+            return held
+        db = self._database
+        if db is None:
+            raise ServiceError(
+                grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
+                f"the {self.domain} service has no usable database file: {self._problem}; "
+                f"it will serve as soon as a good file is published at {self.path}",
+                metadata={"service": self.domain, "path": self.path})
+        return db
 
-        Pass the RPC's context: the build then stays open until that RPC ends, even if a newer
-        build is swapped in meanwhile. Without a context the caller must be done before a swap.
-        """
+    @contextmanager
+    def hold(self):
+        """Keep the current build open, and `current()` on this thread pointing at it, until exit."""
         with self._lease_lock:
             db = self._database
-            if db is None:
-                raise ServiceError(
-                    grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
-                    f"the {self.domain} service has no usable database file: {self._problem}; "
-                    f"it will serve as soon as a good file is published at {self.path}",
-                    metadata={"service": self.domain, "path": self.path})
-            if context is not None and context.add_callback(lambda: self._release(db)):
+            if db is not None:
                 self._leases[db] = self._leases.get(db, 0) + 1
-        return db
+        self._held.db = db
+        try:
+            yield db
+        finally:
+            self._held.db = None
+            if db is not None:
+                self._release(db)
 
     def _release(self, db: Database) -> None:
         with self._lease_lock:
@@ -91,7 +104,7 @@ class ServedFile:
             if idle:
                 del self._leases[db]
         if idle and db is not self._database:
-            db.close()  # the last request on a replaced build has ended
+            db.close()  # the last RPC on a replaced build has ended
 
     @property
     def problem(self) -> str:
@@ -128,7 +141,7 @@ class ServedFile:
             log.info("%s: serving %s (build %s)%s", self.domain, db.path, db.manifest.build_id,
                      f", replacing build {old.manifest.build_id}" if old else "")
             self._on_status(True)
-            return True  # otherwise `old` is closed by _release when its last request ends
+            return True  # otherwise `old` is closed by _release when its last RPC ends
 
     def _failed(self, problem: str) -> bool:
         if self._database is None:
@@ -159,3 +172,38 @@ class ServedFile:
         with self._lock:
             if self._database is not None:
                 self._database.close()
+
+
+class BuildLeases(grpc.ServerInterceptor):
+    """Each RPC (health and reflection aside) holds one build from its start to its last message.
+
+    A gRPC worker thread runs one call at a time, including the iteration of a streamed response,
+    so the build is kept per thread for the life of the call.
+    """
+
+    def __init__(self, files: ServedFile):
+        self.files = files
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if (handler is None or handler.request_streaming
+                or handler_call_details.method.startswith(("/grpc.health.", "/grpc.reflection."))):
+            return handler
+        files = self.files
+        if handler.response_streaming:
+            inner_stream = handler.unary_stream
+
+            def streaming(request, context):
+                with files.hold():
+                    yield from inner_stream(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(streaming, handler.request_deserializer,
+                                                        handler.response_serializer)
+        inner = handler.unary_unary
+
+        def unary(request, context):
+            with files.hold():
+                return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
+                                                   handler.response_serializer)

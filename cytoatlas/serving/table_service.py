@@ -76,7 +76,7 @@ def handle_errors(method):
 
 
 class TableServicer(pb_grpc.TableServiceServicer):
-    def __init__(self, domain: str, settings: Settings, database: Callable[[grpc.ServicerContext], Database]):
+    def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
         self.domain = domain
         self.settings = settings
         self._database = database
@@ -96,16 +96,16 @@ class TableServicer(pb_grpc.TableServiceServicer):
 
     @handle_errors
     def ListTables(self, request, context):
-        db = self._database(context)
+        db = self._database()
         return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)])
 
     @handle_errors
     def GetTable(self, request, context):
-        return pb.GetTableResponse(table=table_message(self.table(self._database(context), request.name, "name")))
+        return pb.GetTableResponse(table=table_message(self.table(self._database(), request.name, "name")))
 
     @handle_errors
     def GetDatabaseInfo(self, request, context):
-        db = self._database(context)
+        db = self._database()
         m = db.manifest
         return pb.GetDatabaseInfoResponse(database_info=pb.DatabaseInfo(
             domain=m.domain, schema_version=m.schema_version, build_id=m.build_id,
@@ -119,7 +119,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
     @handle_errors
     def Query(self, request, context):
         started = time.perf_counter()
-        db = self._database(context)
+        db = self._database()
         table = self.table(db, request.table, "table")
         offset = paging.decode(request.page_token, request, db.manifest.build_id,
                                self.settings.token_secret) if request.page_token else 0

@@ -42,8 +42,9 @@ class ServiceError(Exception):
         self.reason = reason
         self.message = message
         self.metadata = {k: clip(str(v), MAX_METADATA_CHARS) for k, v in (metadata or {}).items()}
-        self.field = field  # BadRequest field path, e.g. "filters[2].values"
-        self.resource = resource  # (type, name) for ResourceInfo
+        self.field = field and clip(field, MAX_METADATA_CHARS)  # BadRequest field path, e.g. "filters[2].values"
+        # (type, name) for ResourceInfo
+        self.resource = resource and (resource[0], clip(resource[1], MAX_METADATA_CHARS))
         self.retry_after = retry_after  # seconds, for RetryInfo (RESOURCE_EXHAUSTED)
 
     def to_status(self) -> status_pb2.Status:

@@ -51,7 +51,7 @@ def handle_errors(method):
         except duckdb.OutOfMemoryException as exc:  # over duckdb_memory_limit: refused, not a crash
             ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
                          f"the query needs more memory than this service allows; narrow it with "
-                         f"filters or a limit ({exc})", metadata={"limit": "duckdb_memory_limit"},
+                         f"filters or a limit ({str(exc).splitlines()[0]})", metadata={"limit": "duckdb_memory_limit"},
                          retry_after=self.settings.retry_after_seconds).abort(context)
         except duckdb.IOException as exc:  # the file went bad under us: say which, not INTERNAL
             ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import grpc
 import pytest
 
 from builders import DOMAINS as SPECS
@@ -22,7 +23,9 @@ from builders.lifecycle.export import export_domain, size_summary
 from builders.lifecycle.restore import restore
 from builders.lifecycle.split import split
 from builders.lifecycle.verify import verify_file
-from tests.conftest import BIN, DOMAINS
+from cytoatlas.table.v1 import table_service_pb2 as pb
+from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
+from tests.conftest import BIN, DOMAINS, health_status
 
 INTERNAL = ("_cytoatlas_manifest", "_cytoatlas_tables", "_cytoatlas_sources")
 
@@ -300,14 +303,18 @@ def test_verify_command_line_domains_bad_paths_and_json(built, tmp_path):
     assert out.returncode == 1 and "built for the 'spatial' domain, expected 'perturbation'" in out.stdout
 
 
-def test_the_service_refuses_a_file_that_fails_verification(intact, tmp_path):
+def test_the_service_refuses_a_file_that_fails_verification(intact, tmp_path, start_service):
     bad = tmp_path / "perturbation_data.duckdb"
     shutil.copyfile(intact, bad)
     with duckdb.connect(str(bad)) as con:
         con.execute("DROP TABLE tahoe_drug_effect")
-    out = cytoatlas("serve", "perturbation", "--db", bad, "--port", "0")
-    assert out.returncode == 2
-    assert f"{bad}: failed verification: tables: table tahoe_drug_effect is missing" in out.stderr
+    # The process stays up, NOT_SERVING, and says why on every call (issue 5: faults).
+    service = start_service("perturbation", bad)
+    assert health_status(service.address) == "NOT_SERVING"
+    with grpc.insecure_channel(service.address) as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.TableServiceStub(channel).ListTables(pb.ListTablesRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert f"{bad}: failed verification: tables: table tahoe_drug_effect is missing" in info.value.details()
 
 
 # --- split a legacy monolith ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database
+from cytoatlas.serving.errors import ServiceError
 
 REQUEST_ID_HEADER = "x-request-id"
 # Seconds; from a cached catalog answer (~1 ms) to a large Arrow page (tens of seconds).
@@ -152,7 +153,10 @@ class _BuildCollector:
         self.domain, self.database = domain, database
 
     def collect(self):
-        manifest = self.database().manifest
+        try:
+            manifest = self.database().manifest
+        except ServiceError:  # no servable file right now (NOT_SERVING): no build to report
+            return
         family = GaugeMetricFamily("cytoatlas_database_info", "The served file's build (always 1).",
                                    labels=["domain", "build_id", "built_at"])
         family.add_metric([self.domain, manifest.build_id, manifest.built_at], 1)

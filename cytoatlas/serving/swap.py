@@ -1,8 +1,8 @@
 """The served file as it is now: picks up a newly published build without a restart.
 
 Builders publish by renaming a finished file over the served path, so a new build shows as a new
-inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens and verifies the new
-file, and switches `current()` to it. Every RPC holds the build that was current when it started
+inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens the new file (which
+runs the fast checks of `cytoatlas verify`, see Database.open), and switches `current()` to it. Every RPC holds the build that was current when it started
 (`BuildLeases`, a server interceptor) and sees only that build through `current()`, so requests in
 flight finish on the old file, which is closed when the last of them ends.
 A file that cannot be served never replaces a good one; with no good one the service answers
@@ -24,31 +24,6 @@ from cytoatlas.serving.database import Database, DatabaseError, file_identity
 from cytoatlas.serving.errors import Reason, ServiceError
 
 log = logging.getLogger(__name__)
-
-
-def verify(db: Database) -> None:
-    """Check an opened build before it is served; raise DatabaseError naming the problem.
-
-    The fast check every swap runs: each table the manifest lists is present with its recorded
-    row count (a truncated or half-copied file fails here or at open). Hook for the fuller
-    `cytoatlas verify` (issue 7): call it from here once it exists.
-    """
-    cursor = db.cursor()
-    try:
-        listed = dict(cursor.execute("SELECT table_name, row_count FROM _cytoatlas_tables").fetchall())
-        for table, expected in sorted(listed.items()):
-            if table not in db.tables:
-                raise DatabaseError(f"{db.path}: table {table} is listed in the manifest but missing")
-            quoted = '"' + table.replace('"', '""') + '"'
-            (rows,) = cursor.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0]
-            if rows != expected:
-                raise DatabaseError(f"{db.path}: table {table} has {rows} rows, the manifest says {expected}")
-    except Exception as exc:
-        if isinstance(exc, DatabaseError):
-            raise
-        raise DatabaseError(f"{db.path}: the file is damaged: {exc}") from exc
-    finally:
-        cursor.close()
 
 
 class ServedFile:
@@ -126,11 +101,6 @@ class ServedFile:
             try:
                 db = Database.open(self.path, self.domain, self.settings)
             except DatabaseError as exc:
-                return self._failed(str(exc))
-            try:
-                verify(db)
-            except DatabaseError as exc:
-                db.close()
                 return self._failed(str(exc))
             with self._lease_lock:
                 old, self._database = self._database, db

@@ -65,6 +65,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def columns_by_table(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Each table of the open file's main schema -> its (column, type) pairs in order."""
+    catalog: dict[str, list[tuple[str, str]]] = {}
+    for table, column, type_ in con.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' "
+            "ORDER BY table_name, column_index").fetchall():
+        catalog.setdefault(table, []).append((column, type_))
+    return catalog
+
+
 def verify(path: Path, expected: dict[str, list[tuple[str, str]]],
            internal: dict[str, list[tuple[str, str]]]) -> None:
     """Open `path` read-only and check it serves what the build meant to write.
@@ -79,12 +90,7 @@ def verify(path: Path, expected: dict[str, list[tuple[str, str]]],
     except duckdb.Error as exc:
         raise PublishError(f"the built file does not reopen read-only: {exc}") from None
     try:
-        catalog: dict[str, list[tuple[str, str]]] = {}
-        for table, column, type_ in con.execute(
-                "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-                "WHERE database_name = current_database() AND schema_name = 'main' "
-                "ORDER BY table_name, column_index").fetchall():
-            catalog.setdefault(table, []).append((column, type_))
+        catalog = columns_by_table(con)
         for table, columns in internal.items():
             if catalog.get(table) != columns:
                 raise PublishError(f"internal table {table} has columns {catalog.get(table)}, expected {columns}")

@@ -142,22 +142,12 @@ def publish_verified(temp: Path, target: Path, domain: str) -> None:
 # --- the checks -------------------------------------------------------------------------------
 
 
-def _catalog(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
-    catalog: dict[str, list[tuple[str, str]]] = {}
-    for table, column, type_ in con.execute(
-            "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = current_database() AND schema_name = 'main' "
-            "ORDER BY table_name, column_index").fetchall():
-        catalog.setdefault(table, []).append((column, type_))
-    return catalog
-
-
 def _fast(con: duckdb.DuckDBPyConnection, report: Report, expected_domain: str | None, stored_counts: bool
           ) -> tuple[DomainSpec | None, dict[str, int]]:
     """Run the fast checks; return the domain's spec (None when the rest cannot be checked) and
     the manifest's row count per table. stored_counts: compare the row counts kept in the storage
     metadata with the manifest's (the full checks count rows instead)."""
-    catalog = _catalog(con)
+    catalog = publish.columns_by_table(con)
     for name, columns in MANIFEST.items():
         if name not in catalog:
             report.problem("manifest", f"no {name} table: not a CytoAtlas build")
@@ -237,7 +227,7 @@ def _full(con: duckdb.DuckDBPyConnection, report: Report, spec: DomainSpec, list
           log: Log) -> None:
     name_of_file = Path(report.path).name
     total = 0
-    for name, columns in _catalog(con).items():
+    for name, columns in publish.columns_by_table(con).items():
         started = time.monotonic()
         table = next((t for t in spec.tables if t.name == name), None)
         # One scan per table: count, every check as a filtered count, and a hash of every column

@@ -1,16 +1,22 @@
-"""`make bench`: the service against in-process DuckDB on the same file, side by side in one run.
+"""`make bench`: the service against in-process DuckDB and its peers on the same file, in one run.
 
-Measures, interleaved and repeated, for a point query (~12 rows), ~10,000 rows and ~1,000,000
-rows: DuckDB in-process (`con.sql(sql, params).to_arrow_table()`, the floor), the service through
-a direct stub (Arrow decoded to a pyarrow.Table) and through the Router. Then 16 concurrent
-clients issuing point queries for a fixed time, against the same with in-process cursors. Prints
-medians, spread (p10-p90) and ratios to in-process; writes the figures as JSON in bench/results/.
+Ways of getting a query's result, all on the same DuckDB file and the same SQL (bench/queries.py):
+  in-process  `con.sql(sql, params=...).to_arrow_table()` in this process: the floor
+  stub        our service, a direct TableService stub, Arrow decoded to a pyarrow.Table
+  router      our service through the Router (the target: result as a pyarrow.Table)
+  flight      an Arrow Flight server (pyarrow.flight do_get), read into a pyarrow.Table
+  json        JSON over HTTP (the CytoAtlas web API's way), decoded to Python rows
+For ~12, ~10,000 and ~1,000,000 rows x 8 columns, interleaved in shuffled order and repeated;
+then 16 concurrent clients issuing point queries (rounds interleaved); then builder ingest of the
+largest CSV vs DuckDB's own CREATE TABLE AS read_csv, with peak RSS; then start -> SERVING time.
+Prints medians, p10-p90 spread and ratios to in-process; writes the figures to bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import json
 import pathlib
 import platform
@@ -24,14 +30,18 @@ import time
 import duckdb
 import grpc
 
+from bench import ingest
+from bench.queries import TABLE, cases, sql_for
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
 CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SCALE = 0.25  # parse10m_activity then has > 1M SecAct rows (0.2 is the smallest scale that does)
+WAYS = ("in-process", "stub", "router", "flight", "json")
 
 
-def prepare(scale: float, seed: int) -> pathlib.Path:
+def prepare(scale: float, seed: int) -> tuple[pathlib.Path, pathlib.Path]:
     """Demo sources and the built perturbation file, cached between runs by scale and seed."""
     from builders import demo_data, engine
 
@@ -45,35 +55,65 @@ def prepare(scale: float, seed: int) -> pathlib.Path:
     if not db.exists():
         print("building perturbation_data.duckdb ...", flush=True)
         engine.build_domain("perturbation", source, data)
-    return db
+    return source, db
 
 
-def start_service(db: pathlib.Path) -> tuple[subprocess.Popen, str]:
-    log = CACHE / "service.log"
-    process = subprocess.Popen([str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0"],
-                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+def start(name: str, command: list[str]) -> tuple[subprocess.Popen, str]:
+    """Start a server process; return it and the HOST:PORT from its "listening on" line."""
+    log = CACHE / f"{name}.log"
+    process = subprocess.Popen(command, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         text = log.read_text()
         if "listening on" in text:
-            address = text.split("listening on ", 1)[1].split(",", 1)[0]
-            return process, address
+            return process, text.split("listening on ", 1)[1].split(",", 1)[0].split()[0]
         if process.poll() is not None:
-            raise SystemExit(f"service failed to start: {text}")
-        time.sleep(0.05)
-    raise SystemExit("service did not start in 30 s")
+            raise SystemExit(f"{name} failed to start: {text}")
+        time.sleep(0.02)
+    process.kill()
+    raise SystemExit(f"{name} did not start in 30 s")
+
+
+def serve_command(db: pathlib.Path) -> list[str]:
+    return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0"]
 
 
 def timed(fn) -> float:
-    start = time.perf_counter()
+    started = time.perf_counter()
     fn()
-    return (time.perf_counter() - start) * 1000
+    return (time.perf_counter() - started) * 1000
 
 
-def spread(samples: list[float]) -> tuple[float, float, float]:
+def spread(samples: list[float]) -> dict:
     ordered = sorted(samples)
     pick = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))]  # noqa: E731
-    return statistics.median(ordered), pick(0.1), pick(0.9)
+    return {"median": statistics.median(ordered), "p10": pick(0.1), "p90": pick(0.9), "n": len(ordered)}
+
+
+def start_to_serving(db: pathlib.Path, runs: int) -> list[float]:
+    """Seconds from spawning `cytoatlas serve` to its health check answering SERVING."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        process, address = start("startup", serve_command(db))
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while True:
+                    try:
+                        status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5, wait_for_ready=True).status
+                    except grpc.RpcError:
+                        status = None
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                    time.sleep(0.005)
+            times.append(time.perf_counter() - started)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return times
 
 
 def main() -> int:
@@ -81,9 +121,21 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=DEFAULT_SCALE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=15, help="rounds per result size (interleaved)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each concurrency run")
+    parser.add_argument("--json-1m-repeats", type=int, default=3,
+                        help="rounds of JSON on the 1M-row result (seconds per call)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time each way gets with concurrent clients")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds the concurrency time is split in")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--startups", type=int, default=3, help="service starts timed")
+    parser.add_argument("--ingests", type=int, default=2, help="builder / DuckDB ingest pairs timed")
+    parser.add_argument("--quick", action="store_true",
+                        help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.seconds, args.rounds, args.startups, args.ingests = 5, 4.0, 1, 1, 1
+        args.json_1m_repeats = 1
+
+    import pyarrow.flight as flight
 
     from cytoatlas.client import Router
     from cytoatlas.client.router import decode_arrow, to_filters
@@ -91,89 +143,103 @@ def main() -> int:
     from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    db = prepare(args.scale, args.seed)
+    source, db = prepare(args.scale, args.seed)
     con = duckdb.connect(str(db), read_only=True)
-    cytokines = [r[0] for r in con.sql("SELECT DISTINCT cytokine FROM parse10m_activity WHERE cytokine <> 'PBS' "
-                                       "ORDER BY 1").fetchall()]
-    cell_types = [r[0] for r in con.sql("SELECT DISTINCT cell_type FROM parse10m_activity ORDER BY 1").fetchall()]
-    signatures = [r[0] for r in con.sql("SELECT DISTINCT signature FROM parse10m_activity "
-                                        "WHERE signature_type = 'CytoSig' ORDER BY 1").fetchall()]
-
-    def point_case(rng):
-        where = [("signature_type", "=", "CytoSig"), ("cytokine", "=", rng.choice(cytokines)),
-                 ("cell_type", "=", rng.choice(cell_types)), ("signature", "=", rng.choice(signatures))]
-        return where, 0
-
-    cases = {  # name -> (where, limit); SQL below mirrors them for the in-process floor
-        "point (~12 rows)": lambda rng: point_case(rng),
-        "~10,000 rows": lambda rng: ([("signature_type", "=", "SecAct"), ("cytokine", "=", rng.choice(cytokines))], 10_000),
-        "~1,000,000 rows": lambda rng: ([("signature_type", "=", "SecAct")], 1_000_000),
-    }
-
-    def sql_for(where, limit):
-        """The statement and its bound parameters, as keyword arguments of `con.sql`."""
-        sql = "SELECT * FROM parse10m_activity WHERE " + " AND ".join(f'"{c}" = ?' for c, _, _ in where)
-        return {"query": sql + (f" LIMIT {limit}" if limit else ""), "params": [v for _, _, v in where]}
-
-    process, address = start_service(db)
+    queries = cases(con)
     results = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "scale": args.scale, "machine": platform.platform(), "cases": {}, "concurrency": {}}
+               "scale": args.scale, "machine": platform.platform(), "args": vars(args),
+               "file_bytes": db.stat().st_size, "cases": {}, "concurrency": {}}
+
+    servers = []
     try:
+        for name, command in {"service": serve_command(db),
+                              "flight": [sys.executable, "-m", "bench.flight_server", str(db)],
+                              "json": [sys.executable, "-m", "bench.json_server", str(db)]}.items():
+            servers.append(start(name, command))
+        (_, address), (_, flight_address), (_, json_address) = servers
         router = Router({"perturbation": address})
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = pb_grpc.TableServiceStub(channel)
-        print(f"service at {address}; file {db} ({db.stat().st_size / 1e6:.0f} MB)\n", flush=True)
+        flight_client = flight.FlightClient(f"grpc://{flight_address}")
+        print(f"service {address}, flight {flight_address}, json {json_address}; "
+              f"file {db} ({db.stat().st_size / 1e6:.0f} MB)", flush=True)
 
-        ways = {
-            "in-process": lambda w, l: con.sql(**sql_for(w, l)).to_arrow_table(),
-            "stub": lambda w, l: decode_arrow(stub.Query(pb.QueryRequest(
-                table="parse10m_activity", filters=to_filters(w), limit=l)))[0],
-            "router": lambda w, l: router.query("parse10m_activity", where=w, limit=l or None),
-        }
-        for name, case in cases.items():
-            rng = random.Random(1)
-            rows = {way: fn(*case(random.Random(0))).num_rows for way, fn in ways.items()}  # warm-up + check
+        def json_call(connection: http.client.HTTPConnection, where, limit):
+            connection.request("POST", "/query", json.dumps([where, limit]))
+            response = connection.getresponse()
+            return json.loads(response.read())
+
+        def ways_for(thread_local: bool):
+            """name -> call(where, limit) -> result; cursor and HTTP connection per client thread."""
+            cursor = con.cursor() if thread_local else con
+            connection = http.client.HTTPConnection(json_address)
+            return {
+                "in-process": lambda w, l: cursor.sql(**sql_for(w, l)).to_arrow_table(),
+                "stub": lambda w, l: decode_arrow(stub.Query(pb.QueryRequest(
+                    table=TABLE, filters=to_filters(w), limit=l)))[0],
+                "router": lambda w, l: router.query(TABLE, where=w, limit=l or None),
+                "flight": lambda w, l: flight_client.do_get(flight.Ticket(json.dumps([w, l]))).read_all(),
+                "json": lambda w, l: json_call(connection, w, l),
+            }
+
+        ways = ways_for(False)
+        for name, case in queries.items():
+            print(f"{name} ...", flush=True)
+            first = case(random.Random(0))
+            rows = {way: len(fn(*first)) for way, fn in ways.items()}  # warm-up, and the ways agree
             assert len(set(rows.values())) == 1, f"{name}: the ways disagree on row count: {rows}"
+            cap = {"json": args.json_1m_repeats} if rows["in-process"] > 100_000 else {}
             samples = {way: [] for way in ways}
+            rng = random.Random(1)
             for _ in range(args.repeats):
                 where, limit = case(rng)
-                for way in random.sample(list(ways), len(ways)):  # interleaved, shuffled order
-                    samples[way].append(timed(lambda: ways[way](where, limit)))
-            results["cases"][name] = {"rows": rows["in-process"],
-                                      **{way: dict(zip(("median_ms", "p10_ms", "p90_ms"), spread(s)))
-                                         for way, s in samples.items()}}
+                for way in random.sample(WAYS, len(WAYS)):  # interleaved, shuffled order
+                    if len(samples[way]) < cap.get(way, args.repeats):
+                        samples[way].append(timed(lambda: ways[way](where, limit)))
+            results["cases"][name] = {"rows": rows["in-process"], **{w: spread(s) for w, s in samples.items()}}
 
-        def qps(worker_factory) -> float:
+        def qps(way: str, seconds: float) -> float:
             done, stop = [0] * args.clients, threading.Event()
+            calls = [ways_for(True)[way] for _ in range(args.clients)]
 
             def loop(i):
-                call, rng = worker_factory(), random.Random(i)
+                call, rng = calls[i], random.Random(i)
                 while not stop.is_set():
-                    call(*point_case(rng))
+                    call(*queries["point (~12 rows)"](rng))
                     done[i] += 1
 
             threads = [threading.Thread(target=loop, args=(i,)) for i in range(args.clients)]
             for t in threads:
                 t.start()
-            time.sleep(args.seconds)
+            time.sleep(seconds)
             stop.set()
             for t in threads:
                 t.join()
-            return sum(done) / args.seconds
+            return sum(done) / seconds
 
-        def in_process_worker():
-            cursor = con.cursor()
-            return lambda w, l: cursor.sql(**sql_for(w, l)).to_arrow_table()
-
-        results["concurrency"] = {
-            "clients": args.clients, "seconds": args.seconds,
-            "in-process_qps": qps(in_process_worker),
-            "router_qps": qps(lambda: lambda w, l: router.query("parse10m_activity", where=w)),
-        }
+        print(f"{args.clients} concurrent clients ...", flush=True)
+        concurrent_ways = ("in-process", "router", "flight", "json")
+        rounds = {way: [] for way in concurrent_ways}
+        for _ in range(args.rounds):
+            for way in random.sample(concurrent_ways, len(concurrent_ways)):
+                rounds[way].append(qps(way, args.seconds / args.rounds))
+        results["concurrency"] = {"clients": args.clients, "seconds": args.seconds,
+                                  **{w: {"qps": statistics.mean(r), "rounds": r} for w, r in rounds.items()}}
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process, _ in servers:
+            process.terminate()
+            process.wait(timeout=30)
 
+    print("builder ingest vs DuckDB read_csv ...", flush=True)
+    csv = source / "results" / "parse10m" / "parse10m_pseudobulk_activity.csv"
+    runs = [ingest.measure(source, db, csv) for _ in range(args.ingests)]
+    results["ingest"] = {"csv": str(csv.relative_to(ROOT)), "csv_bytes": csv.stat().st_size,
+                         **{w: {"seconds": spread([r[w][0] for r in runs]), "peak_rss_mb": max(r[w][1] for r in runs)}
+                            for w in ("builder", "duckdb")}}
+    print("start -> SERVING ...", flush=True)
+    results["startup_seconds"] = spread(start_to_serving(db, args.startups))
+
+    print()
     print(report(results))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{results['when'].replace(':', '')}.json"
@@ -183,19 +249,44 @@ def main() -> int:
 
 
 def report(results: dict) -> str:
-    lines = [f"{'result':18} {'rows':>9}  {'in-process ms':>14}  {'stub ms':>9} {'ratio':>6}  "
-             f"{'router ms':>9} {'ratio':>6}   (median; p10-p90)"]
+    lines = [f"{'result':18} {'way':10} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
     for name, case in results["cases"].items():
-        base = case["in-process"]["median_ms"]
-        cells = [f"{name:18} {case['rows']:>9,}  {base:>14.2f}"]
-        for way in ("stub", "router"):
-            cells.append(f"{case[way]['median_ms']:>9.2f} {case[way]['median_ms'] / base:>5.2f}x")
-        spreads = "; ".join(f"{w} {case[w]['p10_ms']:.1f}-{case[w]['p90_ms']:.1f}" for w in ("in-process", "stub", "router"))
-        lines.append("  ".join(cells) + f"   ({spreads})")
+        base = case["in-process"]["median"]
+        for i, way in enumerate(WAYS):
+            s = case[way]
+            lines.append(f"{name if i == 0 else '':18} {way:10} {case['rows'] if i == 0 else '':>9}  "
+                         f"{s['median']:>10.2f}  {s['p10']:>8.2f}-{s['p90']:<8.2f}  {s['median'] / base:>11.2f}x"
+                         + (f"  (n={s['n']})" if s["n"] != case["in-process"]["n"] else ""))
     c = results["concurrency"]
-    lines.append(f"\n{c['clients']} concurrent clients, point queries, {c['seconds']:.0f} s each: "
-                 f"in-process {c['in-process_qps']:,.0f} QPS; router {c['router_qps']:,.0f} QPS "
-                 f"({c['router_qps'] / c['in-process_qps']:.2f}x)")
+    base = c["in-process"]["qps"]
+    lines.append(f"\n{c['clients']} concurrent clients, point queries, {c['seconds']:.0f} s per way "
+                 f"in {len(c['in-process']['rounds'])} interleaved round(s):")
+    for way in ("in-process", "router", "flight", "json"):
+        r = c[way]["rounds"]
+        lines.append(f"  {way:10} {c[way]['qps']:>7,.0f} QPS  ({min(r):,.0f}-{max(r):,.0f})  {c[way]['qps'] / base:.2f}x")
+    g = results["ingest"]
+    speed = g["duckdb"]["seconds"]["median"] / g["builder"]["seconds"]["median"]
+    lines.append(f"\ningest {g['csv']} ({g['csv_bytes'] / 1e6:.0f} MB):")
+    for way in ("builder", "duckdb"):
+        lines.append(f"  {way:10} {g[way]['seconds']['median']:>6.2f} s  peak RSS {g[way]['peak_rss_mb']:>5.0f} MB")
+    s = results["startup_seconds"]
+    lines.append(f"\nstart -> SERVING ({results['file_bytes'] / 1e6:.0f} MB file): median {s['median']:.2f} s "
+                 f"({s['p10']:.2f}-{s['p90']:.2f}, n={s['n']})")
+
+    cases_ = results["cases"]
+    ratio = lambda case: cases_[case]["router"]["median"] / cases_[case]["in-process"]["median"]  # noqa: E731
+    checks = [
+        (f"1M-row result via Router <= 2.0x (flight {cases_['~1,000,000 rows']['flight']['median'] / cases_['~1,000,000 rows']['in-process']['median']:.2f}x)",
+         f"{ratio('~1,000,000 rows'):.2f}x", ratio("~1,000,000 rows") <= 2.0),
+        ("~12-row result via Router <= 1.5x", f"{ratio('point (~12 rows)'):.2f}x", ratio("point (~12 rows)") <= 1.5),
+        (f"16-client QPS via Router >= 1,000 and > flight ({c['flight']['qps']:,.0f})", f"{c['router']['qps']:,.0f}",
+         c["router"]["qps"] >= 1000 and c["router"]["qps"] > c["flight"]["qps"]),
+        (f"builder ingest speed >= 0.8x DuckDB (peak RSS {g['builder']['peak_rss_mb']:.0f} MB)", f"{speed:.2f}x",
+         speed >= 0.8),
+        ("start -> SERVING < 2 s", f"{s['median']:.2f} s", s["median"] < 2.0),
+    ]
+    lines.append("\ntargets:")
+    lines += [f"  {'MET ' if ok else 'MISS'}  {text:70} {value}" for text, value, ok in checks]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import grpc
 import pyarrow as pa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cytoatlas import wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
@@ -33,6 +34,7 @@ _OPS = {"=": pb.OP_EQ, "==": pb.OP_EQ, "!=": pb.OP_NE, "<>": pb.OP_NE, "<": pb.O
         ">": pb.OP_GT, ">=": pb.OP_GE, "in": pb.OP_IN, "not in": pb.OP_NOT_IN, "between": pb.OP_BETWEEN,
         "is null": pb.OP_IS_NULL, "is not null": pb.OP_IS_NOT_NULL, "contains": pb.OP_CONTAINS,
         "starts_with": pb.OP_STARTS_WITH}
+QUERY_METHOD = f"/{pb.DESCRIPTOR.services_by_name['TableService'].full_name}/Query"
 _AGGREGATES = {name.removeprefix("AGGREGATE_FUNCTION_").lower(): value
                for name, value in pb.AggregateFunction.items() if value}
 
@@ -106,7 +108,8 @@ def to_aggregates(aggregates) -> list[pb.Aggregate]:
     return result
 
 
-def decode_arrow(messages: Iterable[pb.QueryResponse]) -> tuple[pa.Table, pb.QueryResponse]:
+def decode_arrow(messages: Iterable[pb.QueryResponse | wire.QueryResponseView]
+                 ) -> tuple[pa.Table, pb.QueryResponse | wire.QueryResponseView]:
     """Decode one Query call's messages without copying the payload; return (table, last message)."""
     schema, batches, last = None, [], None
     for message in messages:
@@ -133,11 +136,18 @@ class Router:
         self.addresses = {**addresses_from_env(), **(addresses or {})}
         transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
         self.timeout = timeout
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), *channel_options]
+        # Query streams are read on the calling thread, not handed over from the channel's
+        # polling thread: ~0.2 ms less CPU per call (bench/), the most point queries can spare.
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1), *channel_options]
         if config := _service_config():
             options += [("grpc.service_config", config), ("grpc.enable_retries", 1)]
         self._channels = {d: transport.channel(channel_target(a), options) for d, a in self.addresses.items()}
         self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
+        # Query with the Arrow payload read straight out of the received bytes (cytoatlas.wire)
+        self._query = {d: c.unary_stream(QUERY_METHOD, request_serializer=pb.QueryRequest.SerializeToString,
+                                         response_deserializer=wire.parse_response)
+                       for d, c in self._channels.items()}
         self._owners: dict[str, str] | None = None
         self._tables: dict[str, pb.Table] = {}
         self._down: dict[str, CytoAtlasError] = {}
@@ -224,7 +234,7 @@ class Router:
         round_robin sends that call to another replica."""
         for attempt in (1, 2):
             try:
-                return decode_arrow(self._stubs[domain].Query(request, timeout=self.timeout))
+                return decode_arrow(self._query[domain](request, timeout=self.timeout))
             except grpc.RpcError as err:
                 if attempt == 2 or err.code() != grpc.StatusCode.UNAVAILABLE:
                     raise from_rpc_error(err, domain, self.addresses[domain]) from None

@@ -22,9 +22,9 @@ from cytoatlas.serving.database import Database, DatabaseError
 from cytoatlas.serving.malformed import MalformedRequestInterceptor
 from cytoatlas.serving.observability import Observer
 from cytoatlas.serving.swap import BuildLeases, ServedFile
-from cytoatlas.serving.table_service import TableServicer
+from cytoatlas.serving.table_service import TableServicer, add_to_server
 from cytoatlas.serving.typed_rpc import TypedQueries
-from cytoatlas.table.v1 import table_service_pb2, table_service_pb2_grpc
+from cytoatlas.table.v1 import table_service_pb2
 
 log = logging.getLogger(__name__)
 TABLE_SERVICE = table_service_pb2.DESCRIPTOR.services_by_name["TableService"].full_name
@@ -82,8 +82,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         options=[("grpc.so_reuseport", 0)], interceptors=interceptors,
         # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED).
         maximum_concurrent_rpcs=settings.max_workers)
-    table_service_pb2_grpc.add_TableServiceServicer_to_server(
-        TableServicer(domain, settings, files.current), server)
+    add_to_server(TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
     typed = importlib.import_module(f"services.{domain}.rpcs")

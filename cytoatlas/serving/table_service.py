@@ -11,6 +11,7 @@ import duckdb
 import grpc
 import pyarrow as pa
 
+from cytoatlas import wire
 from cytoatlas.serving import compiler, encoding, limits, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo
@@ -19,6 +20,7 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TableService"].full_name
 
 
 def table_message(table: TableInfo) -> pb.Table:
@@ -141,24 +143,26 @@ class TableServicer(pb_grpc.TableServiceServicer):
             reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(self.settings.batch_rows)
             page = _Page(query.page_size)
             batches = page.take(reader)
-            if query.format == compiler.ROWS:
-                messages = self._rows_messages(batches)
-            else:
-                messages = self._arrow_messages(reader.schema, batches)
+            rows = query.format == compiler.ROWS
+            messages = self._rows_messages(batches) if rows else self._arrow_payloads(reader.schema, batches)
             last = None
             sent = 0
-            for message in messages:
+            for message in messages:  # held back one, so the last can carry the token and stats
                 if last is not None:
-                    yield last
-                sent += len(message.arrow_ipc) if query.format != compiler.ROWS else message.ByteSize()
+                    yield last if rows else wire.arrow_response(last)
+                sent += message.ByteSize() if rows else wire.payload_size(message)
                 last = message
-            if page.more:
-                last.next_page_token = paging.encode(query.offset + query.page_size, request,
-                                                     db.manifest.build_id, self.settings.token_secret)
-            last.stats.CopyFrom(pb.QueryStats(
+            tail = pb.QueryResponse(stats=pb.QueryStats(
                 rows_returned=page.rows, bytes_returned=sent,
                 server_time_ms=(time.perf_counter() - started) * 1000))
-            yield last
+            if page.more:
+                tail.next_page_token = paging.encode(query.offset + query.page_size, request,
+                                                     db.manifest.build_id, self.settings.token_secret)
+            if rows:
+                last.MergeFrom(tail)
+                yield last
+            else:
+                yield wire.arrow_response(last, tail)
         except duckdb.InterruptException:
             if timeout.fired:
                 raise timeout.error(request.table) from None
@@ -168,16 +172,17 @@ class TableServicer(pb_grpc.TableServiceServicer):
             timeout.cancel()
             cursor.close()
 
-    def _arrow_messages(self, schema: pa.Schema, batches) -> Iterator[pb.QueryResponse]:
-        """One message per encoded batch; the schema rides on the first, end-of-stream on the last."""
-        prefix = encoding.schema_bytes(schema)
+    def _arrow_payloads(self, schema: pa.Schema, batches) -> Iterator[list]:
+        """Each message's Arrow IPC payload as a list of parts (one encoded batch each, sent
+        without copying them into a protobuf message); the schema rides on the first,
+        end-of-stream on the last."""
+        head = [encoding.schema_bytes(schema)]
         previous = None
         for chunk in encoding.ipc_messages(batches, self.settings.max_message_bytes):
             if previous is not None:
-                yield pb.QueryResponse(arrow_ipc=previous)
-            previous = prefix + chunk.to_pybytes()
-            prefix = b""
-        yield pb.QueryResponse(arrow_ipc=(previous if previous is not None else prefix) + encoding.IPC_EOS)
+                yield previous
+            previous, head = head + [chunk], []
+        yield (previous if previous is not None else head) + [encoding.IPC_EOS]
 
     def _rows_messages(self, batches) -> Iterator[pb.QueryResponse]:
         message = pb.QueryResponse()
@@ -191,6 +196,21 @@ class TableServicer(pb_grpc.TableServiceServicer):
                 message.rows.append(row)
                 size += row_size
         yield message
+
+
+def add_to_server(servicer: TableServicer, server: grpc.Server) -> None:
+    """Register the TableService; as the generated add_TableServiceServicer_to_server, except
+    that Query's responses may come pre-serialized (cytoatlas.wire: no protobuf copy of Arrow)."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=getattr(pb, f"{name}Request").FromString,
+            response_serializer=getattr(pb, f"{name}Response").SerializeToString)
+        for name in ("ListTables", "GetTable", "GetDatabaseInfo")}
+    handlers["Query"] = grpc.unary_stream_rpc_method_handler(
+        servicer.Query, request_deserializer=pb.QueryRequest.FromString,
+        response_serializer=wire.serialize_response)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 class _Page:

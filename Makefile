@@ -10,7 +10,7 @@ PROTOS := $(shell find protos -name '*.proto')
 BUF := $(VENV)/node/node_modules/.bin/buf
 DEMO_DIR ?= demo
 
-.PHONY: setup protos lint-protos test test-deploy test-reliability demo bench clean
+.PHONY: setup protos lint-protos test test-deploy test-reliability demo bench bench-quick clean
 RELIABILITY_TESTS := tests/test_hot_swap.py tests/test_load_limits.py tests/test_faults.py \
 	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py
 
@@ -53,6 +53,10 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Fewer rounds and shorter concurrency runs, for iterating on a lever (~1 min); `make bench` for figures.
+bench-quick: setup
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) cytoatlas/table cytoatlas/atlas cytoatlas/perturbation cytoatlas/spatial

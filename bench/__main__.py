@@ -200,14 +200,18 @@ def main() -> int:
             results["cases"][name] = {"rows": rows["in-process"], **{w: spread(s) for w, s in samples.items()}}
 
         def qps(way: str, seconds: float) -> float:
-            done, stop = [0] * args.clients, threading.Event()
+            done, stop, failures = [0] * args.clients, threading.Event(), []
             calls = [ways_for(True)[way] for _ in range(args.clients)]
 
             def loop(i):
                 call, rng = calls[i], random.Random(i)
-                while not stop.is_set():
-                    call(*queries["point (~12 rows)"](rng))
-                    done[i] += 1
+                try:
+                    while not stop.is_set():
+                        call(*queries["point (~12 rows)"](rng))
+                        done[i] += 1
+                except Exception as exc:  # a client that dies would quietly lower the figure
+                    failures.append(exc)
+                    stop.set()
 
             threads = [threading.Thread(target=loop, args=(i,)) for i in range(args.clients)]
             for t in threads:
@@ -216,6 +220,8 @@ def main() -> int:
             stop.set()
             for t in threads:
                 t.join()
+            if failures:
+                raise SystemExit(f"{way}: a concurrent client failed: {failures[0]!r}")
             return sum(done) / seconds
 
         print(f"{args.clients} concurrent clients ...", flush=True)

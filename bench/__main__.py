@@ -21,6 +21,7 @@ import json
 import pathlib
 import platform
 import random
+import shlex
 import statistics
 import subprocess
 import sys
@@ -75,8 +76,8 @@ def start(name: str, command: list[str], logs: pathlib.Path = CACHE) -> tuple[su
     raise SystemExit(f"{name} did not start in 30 s")
 
 
-def serve_command(db: pathlib.Path) -> list[str]:
-    return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0"]
+def serve_command(db: pathlib.Path, extra: str = "") -> list[str]:
+    return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0", *shlex.split(extra)]
 
 
 def timed(fn) -> float:
@@ -91,14 +92,14 @@ def spread(samples: list[float]) -> dict:
     return {"median": statistics.median(ordered), "p10": pick(0.1), "p90": pick(0.9), "n": len(ordered)}
 
 
-def start_to_serving(db: pathlib.Path, runs: int) -> list[float]:
+def start_to_serving(db: pathlib.Path, runs: int, extra: str = "") -> list[float]:
     """Seconds from spawning `cytoatlas serve` to its health check answering SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        process, address = start("startup", serve_command(db))
+        process, address = start("startup", serve_command(db, extra))
         try:
             with grpc.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
@@ -129,6 +130,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--startups", type=int, default=3, help="service starts timed")
     parser.add_argument("--ingests", type=int, default=2, help="builder / DuckDB ingest pairs timed")
+    parser.add_argument("--serve-args", default="",
+                        help="extra `cytoatlas serve` flags, e.g. '--request-log off' (default: none, as deployed)")
     parser.add_argument("--quick", action="store_true",
                         help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1")
     args = parser.parse_args()
@@ -153,7 +156,7 @@ def main() -> int:
 
     servers = []
     try:
-        for name, command in {"service": serve_command(db),
+        for name, command in {"service": serve_command(db, args.serve_args),
                               "flight": [sys.executable, "-m", "bench.flight_server", str(db)],
                               "json": [sys.executable, "-m", "bench.json_server", str(db)]}.items():
             servers.append(start(name, command))
@@ -246,7 +249,7 @@ def main() -> int:
                                 "peak_rss_mb": max(r[w]["peak_rss_mb"] for r in runs)}
                             for w in ("builder", "duckdb")}}
     print("start -> SERVING ...", flush=True)
-    results["startup_seconds"] = spread(start_to_serving(db, args.startups))
+    results["startup_seconds"] = spread(start_to_serving(db, args.startups, args.serve_args))
 
     print()
     print(report(results))
@@ -258,7 +261,8 @@ def main() -> int:
 
 
 def report(results: dict) -> str:
-    lines = [f"{'result':18} {'way':10} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
+    lines = [f"scale {results['scale']}, service flags: {results['args'].get('serve_args') or '(defaults)'}\n",
+             f"{'result':18} {'way':10} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
     for name, case in results["cases"].items():
         base = case["in-process"]["median"]
         for i, way in enumerate(WAYS):

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cytoatlas import memory
 from cytoatlas.serving import security
 from cytoatlas.serving.admission import AdmissionInterceptor
 from cytoatlas.serving.config import Settings
@@ -59,6 +60,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     Raises DatabaseError (no --db, cannot listen) or security.SecurityError (bad TLS/token settings)."""
     if not settings.db:
         raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
+    memory.keep_large_buffers()  # large pages: reuse heap memory, not mmap per message
     credentials = security.server_credentials(settings)
     interceptors = []
     if settings.auth_token:

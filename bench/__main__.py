@@ -80,6 +80,12 @@ def serve_command(db: pathlib.Path, extra: str = "") -> list[str]:
     return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0", *shlex.split(extra)]
 
 
+def capacity_flags(clients: int) -> str:
+    """Room for the concurrent clients: by default the service refuses a 9th concurrent query
+    (--max-queries 8, overload protection), which would measure refusals, not throughput."""
+    return f"--max-queries {clients} --max-workers {clients + 8}"
+
+
 def timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -131,10 +137,12 @@ def main() -> int:
     parser.add_argument("--startups", type=int, default=3, help="service starts timed")
     parser.add_argument("--ingests", type=int, default=2, help="builder / DuckDB ingest pairs timed")
     parser.add_argument("--serve-args", default="",
-                        help="extra `cytoatlas serve` flags, e.g. '--request-log off' (default: none, as deployed)")
+                        help="extra `cytoatlas serve` flags, e.g. '--request-log off' (always added: "
+                             "--max-queries CLIENTS --max-workers CLIENTS+8, so no client is refused)")
     parser.add_argument("--quick", action="store_true",
                         help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1")
     args = parser.parse_args()
+    args.serve_args = f"{capacity_flags(args.clients)} {args.serve_args}".strip()
     if args.quick:
         args.repeats, args.seconds, args.rounds, args.startups, args.ingests = 5, 4.0, 1, 1, 1
         args.json_1m_repeats = 1

@@ -18,7 +18,7 @@ import time
 
 import duckdb
 
-from bench.__main__ import CACHE, DEFAULT_SCALE, serve_command, start
+from bench.__main__ import CACHE, DEFAULT_SCALE, capacity_flags, serve_command, start
 from bench.queries import TABLE, cases, sql_for
 
 CALLS = {"point (~12 rows)": 400, "~10,000 rows": 150, "~1,000,000 rows": 10}
@@ -43,7 +43,7 @@ def main() -> int:
     if not db.exists():
         raise SystemExit(f"{db} not built yet: run `make bench` once")
     con = duckdb.connect(str(db), read_only=True)
-    service, address = start("cpu-service", serve_command(db, args.serve_args))
+    service, address = start("cpu-service", serve_command(db, f"{capacity_flags(16)} {args.serve_args}"))
     peer, flight_address = start("cpu-flight", [sys.executable, "-m", "bench.flight_server", str(db)])
     try:
         router = Router({"perturbation": address})

@@ -24,10 +24,7 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address to listen on (0.0.0.0 in containers).")
     port: int = _setting(-1, "Port to listen on; -1 = the domain's default (50051/50052/50053), "
                              "0 = any free port (the log line says which).")
-    # 8, not 16: on 2 cores more workers add no throughput, only GIL hand-offs (server CPU per
-    # point query 1.94 ms at 16, 1.83 at 8, 1.71 at 4 under 16 clients; bench/). Not 4: a worker
-    # stays busy while a slow client drains a large stream.
-    max_workers: int = _setting(8, "gRPC worker threads: concurrent RPCs served at once.")
+    max_workers: int = _setting(16, "gRPC worker threads: concurrent RPCs served at once.")
     duckdb_threads: int = _setting(2, "DuckDB threads per query pool (this machine has 2 cores).")
     duckdb_memory_limit: str = _setting("2GB", "DuckDB memory_limit for the served file.")
     duckdb_temp_directory: str = _setting("", "Where DuckDB may spill a query bigger than memory_limit; "

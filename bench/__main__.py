@@ -150,7 +150,8 @@ def main() -> int:
     import pyarrow.flight as flight
 
     from cytoatlas.client import Router
-    from cytoatlas.client.router import decode_arrow, to_filters
+    from cytoatlas.client.router import decode_arrow
+    from cytoatlas.requests import to_filters
     from cytoatlas.table.v1 import table_service_pb2 as pb
     from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 

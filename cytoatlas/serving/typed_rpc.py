@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 import grpc
 import pyarrow as pa
 
-from cytoatlas.client.router import to_aggregates, to_filters, to_order_by
+from cytoatlas.requests import to_aggregates, to_filters, to_order_by
 from cytoatlas.serving import compiler, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo

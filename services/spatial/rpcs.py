@@ -3,7 +3,7 @@ cytoatlas.serving.typed_rpc and the query compiler do the rest (protos/TYPED_RPC
 
 from __future__ import annotations
 
-from cytoatlas.client.router import to_filters
+from cytoatlas.requests import to_filters
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
 from cytoatlas.spatial.v1 import spatial_service_pb2 as pb

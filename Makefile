@@ -40,7 +40,7 @@ test: setup lint-protos
 
 # The docker-compose stack on a real Docker engine (installs and starts one if needed; see deploy/).
 test-deploy: setup
-	$(BIN)/python -m pytest -q -s -p no:cacheprovider -o testpaths=deploy deploy/test_stack.py
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 1800 -o testpaths=deploy deploy/test_stack.py
 
 # The long runs (marked `reliability`, left out of `make test`) plus bigger samples of the random
 # tests; each test prints FIGURE lines. pytest-timeout bounds every test.

@@ -27,10 +27,10 @@ fi
 
 engine_answers() { timeout 10 "$DOCKER" info >/dev/null 2>&1; }
 
-start_dockerd() {  # $1 = storage driver; returns 0 once the engine answers
-  say "starting dockerd (storage driver $1), log $DOCKERD_LOG"
+start_dockerd() {  # $1 = storage driver, then extra dockerd flags; returns 0 once the engine answers
+  say "starting dockerd (storage driver $1${2:+, $*}), log $DOCKERD_LOG"
   mkdir -p "$(dirname "$DOCKERD_LOG")"
-  nohup /usr/sbin/dockerd --storage-driver="$1" >>"$DOCKERD_LOG" 2>&1 &
+  nohup /usr/sbin/dockerd --storage-driver="$1" "${@:2}" >>"$DOCKERD_LOG" 2>&1 &
   local pid=$!
   for _ in $(seq 60); do
     if engine_answers; then return 0; fi
@@ -47,9 +47,10 @@ if ! engine_answers; then
     say "no Docker engine answers and dockerd cannot be started here (need root)"
     exit 4
   fi
-  # overlay2 is the fast driver; vfs (full copies) works where overlayfs mounts are not allowed.
-  if ! start_dockerd overlay2 && ! start_dockerd vfs; then
-    say "dockerd did not start with overlay2 or vfs; last lines of $DOCKERD_LOG:"
+  # overlay2 is the fast driver; vfs (full copies) works where overlayfs mounts are not allowed;
+  # nested or unprivileged environments often cannot set up iptables rules, hence the last try.
+  if ! start_dockerd overlay2 && ! start_dockerd vfs && ! start_dockerd vfs --iptables=false; then
+    say "dockerd did not start with overlay2, vfs or vfs --iptables=false; last lines of $DOCKERD_LOG:"
     tail -n 15 "$DOCKERD_LOG" >&2
     exit 5
   fi
@@ -59,13 +60,16 @@ say "engine ready: $("$DOCKER" info --format '{{.ServerVersion}}, storage driver
 if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   if ! [ -s "$BASE_CACHE" ]; then
     rootfs=$(mktemp -d)
+    trap 'rm -rf "$rootfs" "$BASE_CACHE.partial"' EXIT  # also when debootstrap or tar fails
     say "debootstrap --variant=minbase bookworm (python3, venv, pip) into $rootfs"
     debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
       bookworm "$rootfs" "$MIRROR" >/dev/null
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     mkdir -p "$(dirname "$BASE_CACHE")"
-    tar -C "$rootfs" -cf "$BASE_CACHE.partial" . && mv "$BASE_CACHE.partial" "$BASE_CACHE"
+    tar -C "$rootfs" -cf "$BASE_CACHE.partial" .
+    mv "$BASE_CACHE.partial" "$BASE_CACHE"
     rm -rf "$rootfs"
+    trap - EXIT
   fi
   say "importing $BASE_CACHE as $BASE_IMAGE"
   "$DOCKER" import "$BASE_CACHE" "$BASE_IMAGE" >/dev/null

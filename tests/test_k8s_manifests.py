@@ -45,7 +45,8 @@ def test_each_domain_runs_replicas_behind_a_headless_service_fed_by_a_builder_jo
     server = pod["containers"][0]
     assert deployment["spec"]["replicas"] >= 2
     assert server["args"][:2] == ["serve", domain]
-    assert server["readinessProbe"]["grpc"]["port"] == server["livenessProbe"]["grpc"]["port"] == port
+    assert server["readinessProbe"]["grpc"]["port"] == port
+    assert server["livenessProbe"]["tcpSocket"]["port"] == port  # NOT_SERVING must not restart it
     assert {"cpu", "memory"} <= server["resources"]["requests"].keys() & server["resources"]["limits"].keys()
     assert server["securityContext"]["readOnlyRootFilesystem"] is True
     assert {p["containerPort"] for p in server["ports"]} == {port, 9090}

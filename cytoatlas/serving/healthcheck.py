@@ -1,6 +1,7 @@
 """Container health check: `python -m cytoatlas.serving.healthcheck [PORT]` exits 0 when the local
 service answers grpc.health.v1.Health/Check with SERVING, 1 otherwise. PORT defaults to
-CYTOATLAS_PORT (the compose file and the image set it per service)."""
+CYTOATLAS_PORT (the compose file and the Kubernetes manifests set it per service; the image
+does not, so without it and without PORT the check fails with a message)."""
 
 from __future__ import annotations
 

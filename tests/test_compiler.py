@@ -47,7 +47,7 @@ def error(**kw) -> ServiceError:
 
 def test_plain_select_relies_on_key_order_and_fetches_one_extra_row():
     q = compile_()
-    assert q.sql == ('SELECT "cytokine", "cell_type", "n", "diff", "ok", "we""ird" FROM "effects" '
+    assert q.sql == ('SELECT "cytokine", "cell_type", "n", "diff", "ok", "we""ird" FROM served.main."effects" '
                      f"LIMIT {SETTINGS.arrow_default_limit + 1} OFFSET 0")
     assert q.params == []
 
@@ -57,7 +57,7 @@ def test_filters_are_bound_parameters_in_order():
         f("cytokine", pb.OP_IN, s("IL6"), s("IFNG")), f("diff", pb.OP_BETWEEN, i(-1), d(2.5)),
         f("cell_type", pb.OP_STARTS_WITH, s("CD4")), f("n", pb.OP_IS_NULL), f("cytokine", pb.OP_CONTAINS, s("'; drop"))],
         limit=5)
-    assert q.sql == ('SELECT "diff" FROM "effects" WHERE "cytokine" IN (?, ?) AND "diff" BETWEEN ? AND ? '
+    assert q.sql == ('SELECT "diff" FROM served.main."effects" WHERE "cytokine" IN (?, ?) AND "diff" BETWEEN ? AND ? '
                      'AND starts_with("cell_type", ?) AND "n" IS NULL AND contains("cytokine", ?) LIMIT 6 OFFSET 0')
     assert q.params == ["IL6", "IFNG", -1, 2.5, "CD4", "'; drop"]
 
@@ -74,7 +74,7 @@ def test_group_by_with_aggregates_orders_by_groups():
         pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT_DISTINCT, column="cell_type", alias="cells")],
         order_by=[pb.OrderBy(column="avg_diff", descending=True)])
     assert q.sql.startswith('SELECT "cytokine", count(*) AS "count", avg("diff") AS "avg_diff", '
-                            'count(DISTINCT "cell_type") AS "cells" FROM "effects" GROUP BY "cytokine" '
+                            'count(DISTINCT "cell_type") AS "cells" FROM served.main."effects" GROUP BY "cytokine" '
                             'ORDER BY "avg_diff" DESC NULLS LAST, "cytokine" ASC NULLS LAST')
 
 

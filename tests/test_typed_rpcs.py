@@ -215,10 +215,11 @@ def matrix_from_duckdb(connection, sql: str) -> tuple[list, list, dict]:
      "SELECT cytokine, cell_type, avg(activity) FROM parse10m_cytokine_heatmap WHERE signature_type = 'SecAct' "
      "AND cell_type = 'Treg' GROUP BY ALL"),
     ("GetTahoeSensitivityMatrix", {},
-     f"SELECT drug, cell_line, avg(mean_activity) FROM tahoe_drug_sensitivity WHERE {CYTOSIG} GROUP BY ALL"),
+     f"SELECT drug, cell_line, avg(mean_activity) FROM tahoe_drug_sensitivity WHERE {CYTOSIG} "
+     "AND drug <> 'DMSO_TF' GROUP BY ALL"),
     ("GetTahoeSensitivityMatrix", {"signature": "IFNG"},
      f"SELECT drug, cell_line, avg(mean_activity) FROM tahoe_drug_sensitivity WHERE {CYTOSIG} "
-     "AND signature = 'IFNG' GROUP BY ALL"),
+     "AND signature = 'IFNG' AND drug <> 'DMSO_TF' GROUP BY ALL"),
 ], ids=["heatmap", "heatmap-secact-treg", "sensitivity", "sensitivity-ifng"])
 def test_matrices_match_duckdb(typed, local, rpc, request_, sql):
     rows, columns, cells = matrix_from_duckdb(local["perturbation"], sql)

@@ -53,7 +53,8 @@ class TargetProfile:
             for list_field, table, context, measure in _LISTS[domain]:
                 for row in getattr(response, list_field):
                     rows.append({"domain": domain, "table": table, "context": context(row),
-                                 "measure": measure, "value": getattr(row, measure)})
+                                 "measure": measure,
+                                 "value": getattr(row, measure) if row.HasField(measure) else None})
         schema = pa.schema([("domain", pa.string()), ("table", pa.string()), ("context", pa.string()),
                             ("measure", pa.string()), ("value", pa.float64())])
         return pa.Table.from_pylist(rows, schema=schema)

@@ -145,9 +145,9 @@ class Database:
         return cls(path, connection, manifest, tables)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor = self.connection.cursor()
-        cursor.execute(f"USE {SERVED_CATALOG}")  # a new cursor starts in the in-memory catalog
-        return cursor
+        """A connection of its own for one request. It starts in the in-memory catalog, not the
+        served file: compiled queries name their tables with SERVED_CATALOG (compiler.table_ref)."""
+        return self.connection.cursor()
 
     @property
     def sha256(self) -> str:

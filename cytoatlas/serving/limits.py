@@ -6,15 +6,20 @@ query first through the context callback in table_service.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import duckdb
 import grpc
 
 from cytoatlas.serving.errors import Reason, ServiceError
+
+log = logging.getLogger(__name__)
 
 
 class _Watchdog:
@@ -62,6 +67,8 @@ class _Watchdog:
                     self._wake.release()
                     try:
                         fire()
+                    except Exception:  # this thread serves every timeout: one failure must not end it
+                        log.exception("query timeout: interrupting a query failed")
                     finally:
                         self._wake.acquire()
 
@@ -70,11 +77,11 @@ _WATCHDOG = _Watchdog()
 
 
 class QueryTimeout:
-    def __init__(self, seconds: float, context: grpc.ServicerContext, interrupt: Callable[[], None]):
+    def __init__(self, seconds: float, context: grpc.ServicerContext | None, interrupt: Callable[[], None]):
         self.seconds = seconds
         self.fired = False
         self._entry = None
-        remaining = context.time_remaining()
+        remaining = context.time_remaining() if context is not None else None
         if seconds > 0 and (remaining is None or remaining > seconds):
             self._entry = _WATCHDOG.schedule(seconds, lambda: self._fire(interrupt))
 
@@ -91,3 +98,32 @@ class QueryTimeout:
                             f"the query ran longer than this service's limit of {self.seconds:g} s "
                             f"(query_timeout_seconds) and was stopped; narrow it with filters or a limit",
                             metadata={"table": table, "limit": "query_timeout_seconds"})
+
+
+@contextlib.contextmanager
+def query_cursor(db, context: grpc.ServicerContext | None, timeout_seconds: float,
+                 table: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh cursor for one statement, interrupted when the client cancels, its deadline passes
+    (the context callback) or the server's query timeout fires; the last is answered
+    DEADLINE_EXCEEDED naming that limit. Used by TableService and the typed RPCs alike."""
+    cursor = db.cursor()
+    finished = False
+
+    def interrupt():  # client gone or time up: stop DuckDB, free the worker
+        if not finished:
+            with contextlib.suppress(duckdb.ConnectionException):  # closed meanwhile: nothing to stop
+                cursor.interrupt()
+
+    if context is not None:
+        context.add_callback(interrupt)
+    timeout = QueryTimeout(timeout_seconds, context, interrupt)
+    try:
+        yield cursor
+    except duckdb.InterruptException:
+        if timeout.fired:
+            raise timeout.error(table) from None
+        raise
+    finally:
+        finished = True
+        timeout.cancel()
+        cursor.close()

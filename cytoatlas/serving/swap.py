@@ -41,7 +41,6 @@ class ServedFile:
         self._lease_lock = threading.Lock()
         self._held = threading.local()  # the build the RPC running on this worker thread holds
         self._stop = threading.Event()
-        self.swaps = 0
 
     def current(self) -> Database:
         """The build this RPC holds (see `hold`), else the newest; UNAVAILABLE if there is none."""
@@ -73,12 +72,12 @@ class ServedFile:
                 self._release(db)
 
     def _release(self, db: Database) -> None:
-        with self._lease_lock:
+        with self._lease_lock:  # decided under the lock: a new RPC may lease `db` until it is replaced
             self._leases[db] -= 1
-            idle = self._leases[db] == 0
-            if idle:
+            replaced_and_idle = self._leases[db] == 0 and db is not self._database
+            if self._leases[db] == 0:
                 del self._leases[db]
-        if idle and db is not self._database:
+        if replaced_and_idle:
             db.close()  # the last RPC on a replaced build has ended
 
     @property
@@ -93,7 +92,9 @@ class ServedFile:
             except OSError as exc:
                 identity = None
                 problem = f"{self.path}: {exc.strerror.lower() if exc.strerror else exc}"
-            if identity is not None and identity == self._tried and not force:
+            served = self._database is not None and identity == self._database.identity
+            tried = identity is not None and identity == self._tried
+            if served or (tried and not force):  # force retries a file that failed, never the served one
                 return False
             self._tried = identity
             if identity is None:
@@ -107,7 +108,6 @@ class ServedFile:
                 close_old = old is not None and old not in self._leases
             if close_old:
                 old.close()
-            self.swaps += old is not None
             log.info("%s: serving %s (build %s)%s", self.domain, db.path, db.manifest.build_id,
                      f", replacing build {old.manifest.build_id}" if old else "")
             self._on_status(True)

@@ -130,16 +130,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
 
     def run(self, db: Database, query: compiler.CompiledQuery, context, request, started: float):
         """Execute a compiled query on a fresh cursor and stream its page."""
-        cursor = db.cursor()
-        finished = False
-
-        def interrupt():  # client gone or deadline passed: stop DuckDB, free the worker
-            if not finished:
-                cursor.interrupt()
-
-        context.add_callback(interrupt)
-        timeout = limits.QueryTimeout(self.settings.query_timeout_seconds, context, interrupt)
-        try:
+        with limits.query_cursor(db, context, self.settings.query_timeout_seconds, request.table) as cursor:
             reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(self.settings.batch_rows)
             page = _Page(query.page_size)
             batches = page.take(reader)
@@ -163,14 +154,6 @@ class TableServicer(pb_grpc.TableServiceServicer):
                 yield last
             else:
                 yield wire.arrow_response(last, tail)
-        except duckdb.InterruptException:
-            if timeout.fired:
-                raise timeout.error(request.table) from None
-            raise
-        finally:
-            finished = True
-            timeout.cancel()
-            cursor.close()
 
     def _arrow_payloads(self, schema: pa.Schema, batches) -> Iterator[list]:
         """Each message's Arrow IPC payload as a list of parts (one encoded batch each, sent

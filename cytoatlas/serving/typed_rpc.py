@@ -17,7 +17,7 @@ import grpc
 import pyarrow as pa
 
 from cytoatlas.requests import to_aggregates, to_filters, to_order_by
-from cytoatlas.serving import compiler, paging
+from cytoatlas.serving import compiler, limits, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo
 from cytoatlas.serving.errors import Reason, ServiceError, close_matches, invalid, table_not_found
@@ -48,6 +48,16 @@ def required(request, field: str) -> str:
     if not value:
         raise invalid(Reason.INVALID_REQUEST, f"`{field}` is required", field)
     return value
+
+
+class TypedServicer:
+    """Base of the domain servicers: their queries, plus the settings and domain that
+    `handle_errors` reads when it turns a DuckDB error into a status."""
+
+    def __init__(self, queries: "TypedQueries"):
+        self.q = queries
+        self.settings = queries.settings
+        self.domain = queries.domain
 
 
 class TypedQueries:
@@ -82,6 +92,8 @@ class TypedQueries:
             result = self._run(db, compiler.compile_query(request, self.table(db, table), self.settings), None)
             cached = result.column(column).to_pylist()
             with self._lock:
+                if any(k[:2] != key[:2] for k in self._distinct):  # a new build: drop the old one's
+                    self._distinct = {k: v for k, v in self._distinct.items() if k[:2] == key[:2]}
                 self._distinct[key] = cached
         return cached
 
@@ -212,21 +224,10 @@ class TypedQueries:
         return (result if message is None else to_messages(result, message)), token
 
     def _run(self, db: Database, compiled: compiler.CompiledQuery, context) -> pa.Table:
-        """Run one compiled statement on its own cursor; a cancelled call interrupts DuckDB."""
-        cursor = db.cursor()
-        done = False
-
-        def interrupt():
-            if not done:
-                cursor.interrupt()
-
-        if context is not None:
-            context.add_callback(interrupt)
-        try:
+        """Run one compiled statement on its own cursor, under the same cancel, deadline and
+        server query timeout as TableService.Query."""
+        with limits.query_cursor(db, context, self.settings.query_timeout_seconds, "") as cursor:
             return cursor.sql(compiled.sql, params=compiled.params).to_arrow_table()
-        finally:
-            done = True
-            cursor.close()
 
 
 class _NoToken:

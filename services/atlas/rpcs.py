@@ -7,7 +7,7 @@ from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
+from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AtlasService"].full_name
@@ -17,10 +17,7 @@ CELL_TYPE_TABLES = {"CIMA": "cima_celltype", "Inflammation": "inflammation_cellt
 SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT = 1_000, 50_000  # the real API's limit and cap
 
 
-class AtlasServicer(pb_grpc.AtlasServiceServicer):
-    def __init__(self, queries: TypedQueries):
-        self.q = queries
-
+class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
     @handle_errors
     def GetAtlasSummary(self, request, context):
         rows, _ = self.q.page(context, request, "activity", pb.AtlasSummary, group_by=["atlas", "signature_type"],

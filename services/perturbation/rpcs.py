@@ -7,7 +7,7 @@ from cytoatlas.perturbation.v1 import perturbation_service_pb2 as pb
 from cytoatlas.perturbation.v1 import perturbation_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.compiler import Pivot
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
+from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PerturbationService"].full_name
 CONTROL_DRUG = "DMSO_TF"  # Tahoe's vehicle control: not a drug in lists and profiles
@@ -16,10 +16,7 @@ HEATMAP = "parse10m_cytokine_heatmap"
 SENSITIVITY = "tahoe_drug_sensitivity"
 
 
-class PerturbationServicer(pb_grpc.PerturbationServiceServicer):
-    def __init__(self, queries: TypedQueries):
-        self.q = queries
-
+class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
     # -- summaries -----------------------------------------------------------------------
 
     @handle_errors
@@ -132,7 +129,7 @@ class PerturbationServicer(pb_grpc.PerturbationServiceServicer):
 
     @handle_errors
     def GetTahoeSensitivityMatrix(self, request, context):
-        where = self.q.filters(SENSITIVITY, request, ("signature_type", "signature"))
+        where = self.q.filters(SENSITIVITY, request, ("signature_type", "signature")) + NOT_CONTROL
         matrix = self.q.matrix(context, SENSITIVITY, where, Pivot("drug", "cell_line", "mean_activity"),
                                pb.Matrix, pb.MatrixRow)
         return pb.GetTahoeSensitivityMatrixResponse(signature_type=signature_type(request),

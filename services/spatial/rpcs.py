@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cytoatlas.requests import to_filters
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, required, signature_type
+from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
 from cytoatlas.spatial.v1 import spatial_service_pb2 as pb
 from cytoatlas.spatial.v1 import spatial_service_pb2_grpc as pb_grpc
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
@@ -16,10 +16,7 @@ COORDINATES = "spatial_coordinates"
 POINT_ACTIVITY = "spatial_coordinate_activity"
 
 
-class SpatialServicer(pb_grpc.SpatialServiceServicer):
-    def __init__(self, queries: TypedQueries):
-        self.q = queries
-
+class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
     @handle_errors
     def GetSpatialSummary(self, request, context):
         counts = self.q.aggregate(CATALOG, (), n_datasets=("count", ""),

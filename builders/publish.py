@@ -115,17 +115,28 @@ def verify(path: Path, expected: dict[str, list[tuple[str, str]]],
 
 def publish(temp: Path, target: Path) -> None:
     """fsync the finished temp file, rename it over `target` atomically, fsync the directory."""
-    fd = os.open(temp, os.O_RDONLY)
+    fsync_file(temp)
+    os.replace(temp, target)
+    fsync_dir(target.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(temp, target)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename into it) to disk; nothing on platforms without
+    directory fds."""
     try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:  # platforms without directory fds
         return
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)

@@ -142,6 +142,44 @@ def test_restore_refuses_a_damaged_export_and_keeps_the_published_file(built, tm
     assert sha256(target) == before and leftovers(tmp_path / "data") == []
 
 
+@pytest.mark.parametrize("type_", ["TIMESTAMP WITH TIME ZONE", "STRUCT(a INTEGER, b VARCHAR)"])
+def test_export_refuses_a_column_type_restore_cannot_declare(built, tmp_path, type_):
+    # An unknown legacy table, as `split --unassigned-to` copies it, with a type restore refuses.
+    db = tmp_path / "spatial_data.duckdb"
+    shutil.copyfile(built["spatial"], db)
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"CREATE TABLE legacy_events (id BIGINT, seen_at {type_})")
+    with pytest.raises(LifecycleError) as error:
+        export_domain("spatial", db, tmp_path / "backup")
+    assert str(error.value) == (f"{db}: cannot export table legacy_events: column 'seen_at' has the type {type_}, "
+                                f"which restore does not support; nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spatial_data.duckdb"]
+
+
+def test_restore_refuses_an_export_without_checksums(built, tmp_path):
+    export_domain("spatial", built["spatial"], tmp_path / "backup")
+    (tmp_path / "backup" / "SHA256SUMS").unlink()
+    with pytest.raises(LifecycleError, match="backup: not an export: SHA256SUMS missing"):
+        restore(tmp_path / "backup", tmp_path / "data" / "spatial_data.duckdb")
+    assert not (tmp_path / "data").exists()
+
+
+def test_restore_names_a_key_missing_from_the_manifest(built, tmp_path):
+    backup = tmp_path / "backup"
+    export_domain("spatial", built["spatial"], backup)
+    manifest = json.loads((backup / "manifest.json").read_text())
+    del manifest["tables"][1]["sha256"]
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    sums = (backup / "SHA256SUMS").read_text().splitlines()  # as an exporter that wrote it so would
+    (backup / "SHA256SUMS").write_text("".join(
+        f"{sha256(backup / 'manifest.json')}  manifest.json\n" if line.endswith("  manifest.json") else line + "\n"
+        for line in sums))
+    with pytest.raises(LifecycleError) as error:
+        restore(backup, tmp_path / "data" / "spatial_data.duckdb")
+    assert str(error.value) == f"{backup / 'manifest.json'}: tables[1] has no 'sha256' key"
+    assert not (tmp_path / "data").exists()
+
+
 # --- full disks: a real small file system in a private mount namespace -------------------------
 
 
@@ -172,7 +210,8 @@ def test_a_full_disk_fails_cleanly_and_leaves_nothing_behind(built, legacy, tmp_
     out = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
     assert "export=1" in out.stdout and "restore=1" in out.stdout and "split=1" in out.stdout, out
     assert out.stderr.count("disk full while writing") == 3, out.stderr
-    assert out.stdout.splitlines()[-1] == f"{disk}/split", out.stdout  # only the (empty) output directory
+    # The exit codes, then the whole `find` listing: only the (empty) output directory split created.
+    assert out.stdout.splitlines() == ["export=1", "restore=1", "split=1", f"{disk}/split"], out.stdout
 
 
 # --- verify: every class of damage it claims to catch ------------------------------------------

@@ -16,6 +16,7 @@ from builders.engine import MANIFEST
 from builders.ingest import quote
 from builders.lifecycle.files import open_read_only
 from builders.lifecycle.verify import INTERNAL_PREFIX
+from builders.publish import columns_by_table
 
 
 def snapshot(path: Path) -> dict:
@@ -23,11 +24,7 @@ def snapshot(path: Path) -> dict:
     path = Path(path)
     con = open_read_only(path)
     try:
-        columns: dict[str, list[list[str]]] = {}
-        for table, column, type_ in con.execute(
-                "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = "
-                "current_database() AND schema_name = 'main' ORDER BY table_name, column_index").fetchall():
-            columns.setdefault(table, []).append([column, type_])
+        columns = columns_by_table(con)
         has_manifest = all(name in columns for name in MANIFEST)
         manifest, sources = None, {}
         if has_manifest:

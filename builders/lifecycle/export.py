@@ -19,7 +19,8 @@ import duckdb
 
 from builders.engine import MANIFEST, human_size, sha256_file
 from builders.ingest import literal, quote
-from builders.lifecycle.files import LifecycleError, domain_spec, open_read_only, write_failure
+from builders.lifecycle.files import RESTORABLE_TYPE, LifecycleError, domain_spec, open_read_only, write_failure
+from builders.publish import columns_by_table, fsync_dir, fsync_file
 from builders.lifecycle.verify import INTERNAL_PREFIX, verify_file
 
 Log = Callable[[str], None]
@@ -38,6 +39,7 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
         raise LifecycleError("; ".join(m if check == "open" else f"{db}: {m}" for check, m in report.problems))
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise LifecycleError(f"{to}: already exists and is not an empty directory; export into a new one")
+    _check_restorable(db)
     temp = to.with_name(f".{to.name}.{os.getpid()}.tmp")
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +56,7 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
                 if written != table["rows"]:
                     raise LifecycleError(f"{db}: table {table['name']}: wrote {written:,} rows, the file "
                                          f"holds {table['rows']:,}")
-                _fsync_file(file)
+                fsync_file(file)
                 table["bytes"], table["sha256"] = file.stat().st_size, sha256_file(file)
                 emit(f"export {spec.name}  {table['name']}  {table['rows']:,} rows  "
                      f"{human_size(table['bytes'])}  {time.monotonic() - table_started:.1f} s")
@@ -64,11 +66,11 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
         sums = [(t["sha256"], t["file"]) for t in manifest["tables"]]
         sums.append((sha256_file(temp / MANIFEST_FILE), MANIFEST_FILE))
         _write_text(temp / CHECKSUMS_FILE, "".join(f"{digest}  {name}\n" for digest, name in sums))
-        _fsync_dir(temp)
+        fsync_dir(temp)
         if to.exists():
             to.rmdir()  # empty (checked above); a directory cannot be renamed over a non-empty one
         os.replace(temp, to)
-        _fsync_dir(to.parent)
+        fsync_dir(to.parent)
     except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
         if isinstance(exc, (OSError, duckdb.Error)):
@@ -80,6 +82,21 @@ def export_domain(domain: str, db: Path, to: Path, log: Log | None = None) -> di
     for line in size_summary(manifest):
         emit(f"export {spec.name}  {line}")
     return manifest
+
+
+def _check_restorable(db: Path) -> None:
+    """Refuse, before anything is written, a table with a column type restore does not accept
+    (an unknown table a split copied as it was may hold one)."""
+    con = open_read_only(db)
+    try:
+        catalog = columns_by_table(con)
+    finally:
+        con.close()
+    for table, columns in catalog.items():
+        for column, type_ in columns:
+            if not table.startswith(INTERNAL_PREFIX) and not RESTORABLE_TYPE.match(type_):
+                raise LifecycleError(f"{db}: cannot export table {table}: column {column!r} has the type {type_}, "
+                                     f"which restore does not support; nothing was written")
 
 
 def size_summary(manifest: dict) -> list[str]:
@@ -140,16 +157,3 @@ def _write_text(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

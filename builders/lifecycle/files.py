@@ -4,6 +4,7 @@ message for each way that fails, and naming a write failure (a full disk above a
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,9 @@ from builders.spec import DomainSpec
 # A DuckDB file has the 4-byte magic "DUCK" after its 8-byte header checksum.
 _MAGIC, _MAGIC_OFFSET = b"DUCK", 8
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# The column types an export may hold: restore reads them from a file and puts them into a CREATE
+# TABLE, so it accepts only these (a name, optional size, optional []), and export refuses the rest.
+RESTORABLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*(\(\d+(, ?\d+)?\))?(\[\])*$")
 
 
 class LifecycleError(Exception):

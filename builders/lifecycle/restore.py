@@ -10,7 +10,6 @@ verification read-only, fsync, atomic rename.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,12 +20,10 @@ from builders import publish
 from builders.engine import MANIFEST, create_manifest_tables, human_size, sha256_file
 from builders.ingest import literal, quote
 from builders.lifecycle.export import CHECKSUMS_FILE, FORMAT, FORMAT_VERSION, MANIFEST_FILE
-from builders.lifecycle.files import LifecycleError, domain_spec, write_failure
+from builders.lifecycle.files import RESTORABLE_TYPE, LifecycleError, domain_spec, write_failure
 from builders.lifecycle.verify import publish_verified
 
 Log = Callable[[str], None]
-# Types come from a file, so they are checked before they go into a CREATE TABLE.
-_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*(\(\d+(, ?\d+)?\))?(\[\])*$")
 
 
 def restore(source: Path, output: Path, log: Log | None = None) -> Path:
@@ -85,13 +82,17 @@ def load_export(source: Path) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise LifecycleError(f"{source / MANIFEST_FILE}: export format version {manifest.get('format_version')} "
                              f"is not known (this version reads {FORMAT_VERSION})")
+    if not (source / CHECKSUMS_FILE).is_file():
+        raise LifecycleError(f"{source}: not an export: {CHECKSUMS_FILE} missing")
     listed = {}
-    if (source / CHECKSUMS_FILE).is_file():
-        for line in (source / CHECKSUMS_FILE).read_text().splitlines():
-            digest, _, name = line.partition("  ")
-            listed[name] = digest
-    if MANIFEST_FILE in listed and sha256_file(source / MANIFEST_FILE) != listed[MANIFEST_FILE]:
+    for line in (source / CHECKSUMS_FILE).read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    if MANIFEST_FILE not in listed:
+        raise LifecycleError(f"{source / CHECKSUMS_FILE}: does not list {MANIFEST_FILE}")
+    if sha256_file(source / MANIFEST_FILE) != listed[MANIFEST_FILE]:
         raise LifecycleError(f"{source / MANIFEST_FILE}: checksum does not match {CHECKSUMS_FILE}")
+    _check_keys(manifest, source / MANIFEST_FILE)
     for table in manifest["tables"]:
         file = source / table["file"]
         if Path(table["file"]).name != table["file"]:
@@ -101,10 +102,30 @@ def load_export(source: Path) -> dict:
         if sha256_file(file) != table["sha256"]:
             raise LifecycleError(f"{file}: checksum does not match the export manifest (the file is damaged)")
         for column in table["columns"]:
-            if not _TYPE.match(column["type"]):
+            if not RESTORABLE_TYPE.match(column["type"]):
                 raise LifecycleError(f"{source / MANIFEST_FILE}: table {table['name']}: column "
                                      f"{column['name']!r} has an unsupported type {column['type']!r}")
     return manifest
+
+
+def _check_keys(manifest: dict, path: Path) -> None:
+    """Raise LifecycleError naming the first key restore needs that the manifest lacks."""
+    def require(record, keys: tuple[str, ...], where: str) -> None:
+        if not isinstance(record, dict):
+            raise LifecycleError(f"{path}: {where} is not a JSON object")
+        for key in keys:
+            if key not in record:
+                raise LifecycleError(f"{path}: {where} has no {key!r} key")
+
+    require(manifest, ("domain", "tables", "manifest"), "the manifest")
+    for i, table in enumerate(manifest["tables"]):
+        require(table, ("name", "file", "sha256", "rows", "comment", "columns"), f"tables[{i}]")
+        for j, column in enumerate(table["columns"]):
+            require(column, ("name", "type", "nullable", "comment"), f"tables[{i}].columns[{j}]")
+    require(manifest["manifest"], tuple(MANIFEST), "manifest")
+    for name, columns in MANIFEST.items():
+        for i, row in enumerate(manifest["manifest"][name]):
+            require(row, tuple(c for c, _ in columns), f"manifest.{name}[{i}]")
 
 
 def _restore_table(con: duckdb.DuckDBPyConnection, source: Path, table: dict, emit: Log) -> None:

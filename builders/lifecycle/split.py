@@ -9,8 +9,10 @@ builders ingest them (spec types, NaN -> NULL, canonical signature types, stored
 the row count of each table is compared with the legacy table's, the manifest names the legacy
 file (path, SHA-256, size) as the source of every table. Every domain file is written beside its
 target and fully verified before any is published (temp file -> verify read-only -> fsync ->
-rename, builders/publish.py), so a failure publishes none. The legacy file is only ever opened
-read-only.
+rename, builders/publish.py), so a failure while writing or verifying publishes none. The files
+are then published one rename at a time: a failure among the renames leaves the files renamed
+before it published (each a complete, verified file) and removes the rest. The legacy file is only
+ever opened read-only.
 """
 
 from __future__ import annotations
@@ -77,8 +79,8 @@ def split(legacy: Path, output: Path, unassigned_to: str | None = None, log: Log
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LifecycleError(f"cannot create the output directory {output}: {exc.strerror}") from None
-    # Every domain file is written and verified before any is published, so a failure (a bad
-    # value, a full disk) publishes none of them.
+    # Every domain file is written and verified before any is published, so a failure while
+    # writing or verifying (a bad value, a full disk) publishes none of them.
     temps: dict[str, Path] = {}
     try:
         for domain, tables in plan.tables.items():

@@ -44,15 +44,17 @@ def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, add
                     if killed.is_set() and deadline is None:
                         deadline = time.monotonic() + 2  # keep querying the survivor for 2 s
 
-            drivers = [threading.Thread(target=drive) for _ in range(4)]
+            drivers = [threading.Thread(target=drive, daemon=True) for _ in range(4)]  # never hang pytest
             for thread in drivers:
                 thread.start()
-            give_up = time.monotonic() + 60
-            while min(queries_served(r.log) for r in replicas) < 20 and time.monotonic() < give_up:
-                time.sleep(0.05)  # until both replicas have served some traffic
-            before = [queries_served(r.log) for r in replicas]
-            replicas[0].process.send_signal(signal.SIGKILL)
-            killed.set()
+            try:
+                give_up = time.monotonic() + 60
+                while min(queries_served(r.log) for r in replicas) < 20 and time.monotonic() < give_up:
+                    time.sleep(0.05)  # until both replicas have served some traffic
+                before = [queries_served(r.log) for r in replicas]
+                replicas[0].process.send_signal(signal.SIGKILL)
+            finally:
+                killed.set()  # the drivers stop 2 s after this, whatever happened above
             for thread in drivers:
                 thread.join(timeout=60)
         assert failures == []

@@ -369,3 +369,20 @@ def test_every_rpc_is_covered_by_the_tests():
             assert (domain, rpc) in covered, rpc
             summary = rpc.endswith("Summary") and rpc.startswith("Get")
             assert (domain, rpc) in bad or summary, rpc
+
+
+@pytest.mark.parametrize("domain,rpc,table", [
+    ("perturbation", "GetTargetProfile", "parse10m_treatment_effect"),
+    ("perturbation", "ListTahoeDrugEffects", "tahoe_drug_effect"),
+])
+def test_a_signature_of_another_signature_type_is_not_found(typed, local, domain, rpc, table):
+    """A SecAct-only signature asked under the default CytoSig must not be an empty success."""
+    secact_only = local[domain].sql(
+        f"SELECT signature FROM {table} WHERE signature_type = 'SecAct' EXCEPT "
+        f"SELECT signature FROM {table} WHERE signature_type = 'CytoSig' ORDER BY 1 LIMIT 1").fetchall()[0][0]
+    with pytest.raises(grpc.RpcError) as err:
+        call(typed, domain, rpc, {"signature": secact_only})
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"signature {secact_only!r} is not in" in err.value.details()
+    assert "signature_type = 'CytoSig'" in err.value.details()
+    assert call(typed, domain, rpc, {"signature": secact_only, "signature_type": "SecAct"})  # and is there

@@ -97,11 +97,11 @@ class TypedQueries:
                 self._distinct[key] = cached
         return cached
 
-    def check(self, table: str, field: str, value: str, column: str | None = None) -> None:
+    def check(self, table: str, field: str, value: str, column: str | None = None, where=()) -> None:
         """Raise INVALID_ARGUMENT / NOT_FOUND naming the valid choices when `value` is not a
-        value of `column` (default: the field's name) in `table`."""
+        value of `column` (default: the field's name) in the rows of `table` matching `where`."""
         column = column or field
-        choices = self.distinct(table, column)
+        choices = self.distinct(table, column, list(where) or None)
         if value in choices:
             return
         # A different case is the commonest typo (cytosig, Lung, visium): suggest it first.
@@ -113,7 +113,8 @@ class TypedQueries:
             hint = (f"{len(choices)} values, e.g. " + ", ".join(map(str, choices[:10])) + ", ...")
         if matches:
             hint = f"did you mean {' or '.join(repr(m) for m in matches)}? " + hint
-        message = f"{field} {value!r} is not in {table}; {hint}"
+        scope = " and ".join(f"{c} = {v!r}" for c, _, v in where)
+        message = f"{field} {value!r} is not in {table}" + (f" where {scope}" if scope else "") + f"; {hint}"
         metadata = dict(field=field, value=value, table=table, suggestions=",".join(matches))
         if field in CLOSED_VOCABULARIES:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST, message,
@@ -121,10 +122,10 @@ class TypedQueries:
         raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
                            metadata=metadata, resource=(field, str(value)))
 
-    def check_any(self, tables: Sequence[str], field: str, value: str) -> None:
+    def check_any(self, tables: Sequence[str], field: str, value: str, where=()) -> None:
         """Like `check`, but the value need only occur in one of `tables`."""
-        if not any(value in self.distinct(table, field) for table in tables):
-            self.check(tables[0], field, value)
+        if not any(value in self.distinct(table, field, list(where) or None) for table in tables):
+            self.check(tables[0], field, value, where=where)
 
     def filters(self, table: str, request, fields: Iterable[str], **values) -> list:
         """Equality filters for the request fields that are set (signature_type always, defaulted),
@@ -135,7 +136,9 @@ class TypedQueries:
                 signature_type(request) if field == "signature_type" else getattr(request, field))
             if value in ("", None) or value == 0:  # proto3 default: not set, no filter
                 continue
-            self.check(table, field, value)
+            # A signature exists per signature type: IFNG under SecAct is no CytoSig signature.
+            scope = [w for w in where if w[0] == "signature_type"] if field == "signature" else ()
+            self.check(table, field, value, where=scope)
             where.append((field, "=", value))
         return where
 

@@ -78,7 +78,8 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
     def GetTargetProfile(self, request, context):
         signature = required(request, "signature")
         cell_types, organs = "activity", "scatlas_organs"
-        self.q.check_any((cell_types, organs), "signature", signature)
+        scope = self.q.filters(cell_types, request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
+        self.q.check_any((cell_types, organs), "signature", signature, where=scope)
         where = [("signature", "=", signature)]
         return pb.GetTargetProfileResponse(
             signature=signature, signature_type=signature_type(request),

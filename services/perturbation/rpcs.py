@@ -164,7 +164,8 @@ class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
     def GetTargetProfile(self, request, context):
         signature = required(request, "signature")
         tables = ("parse10m_treatment_effect", "tahoe_drug_effect")
-        self.q.check_any(tables, "signature", signature)
+        scope = self.q.filters(tables[0], request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
+        self.q.check_any(tables, "signature", signature, where=scope)
         lists = [self.q.top(context, request, table, message,
                             self.q.filters(table, request, ("signature_type",)) + [("signature", "=", signature)],
                             "activity_diff")

@@ -103,7 +103,8 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
     def GetTargetProfile(self, request, context):
         signature = required(request, "signature")
         tissues, niches = "spatial_tissue_summary", "spatial_neighborhood"
-        self.q.check_any((tissues, niches), "signature", signature)
+        scope = self.q.filters(tissues, request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
+        self.q.check_any((tissues, niches), "signature", signature, where=scope)
         where = [("signature", "=", signature)]
         return pb.GetTargetProfileResponse(
             signature=signature, signature_type=signature_type(request),

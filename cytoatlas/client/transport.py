@@ -37,10 +37,10 @@ class Transport:
         return bool(self.tls_ca or self.tls_cert)
 
     def channel(self, address: str, options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
+        if bool(self.tls_cert) != bool(self.tls_key):  # checked first: a lone key must not mean plaintext
+            raise ValueError("a client certificate needs both tls_cert and tls_key "
+                             f"({ENV['tls_cert']}, {ENV['tls_key']})")
         if self.tls:
-            if bool(self.tls_cert) != bool(self.tls_key):
-                raise ValueError("a client certificate needs both tls_cert and tls_key "
-                                 f"({ENV['tls_cert']}, {ENV['tls_key']})")
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=_read(self.tls_ca), private_key=_read(self.tls_key),
                 certificate_chain=_read(self.tls_cert))

@@ -14,7 +14,8 @@ import grpc
 
 from cytoatlas.serving.errors import Reason, ServiceError
 
-UNLIMITED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+# Health and reflection never touch the database: never limited here, never given a build lease (swap.py).
+INFRASTRUCTURE_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
 class AdmissionInterceptor(grpc.ServerInterceptor):
@@ -22,12 +23,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         self.max_in_flight = max_in_flight
         self.retry_after = retry_after
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self.refused = 0  # counters, read by tests and logs
-        self.admitted = 0
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(UNLIMITED_PREFIXES):
+        if handler is None or handler_call_details.method.startswith(INFRASTRUCTURE_PREFIXES):
             return handler
         if handler.request_streaming:  # no client-streaming RPCs exist; leave any future one alone
             return handler
@@ -40,9 +39,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
 
     def _admit(self, context) -> bool:
         if self._slots.acquire(blocking=False):
-            self.admitted += 1
             return True
-        self.refused += 1
         ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
                      f"the service is busy: {self.max_in_flight} queries are already running; "
                      f"retry in {self.retry_after:g} s",

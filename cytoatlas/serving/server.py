@@ -38,7 +38,6 @@ class RunningServer:
     health: health.HealthServicer
     files: ServedFile
     service_names: tuple[str, ...]
-    admission: AdmissionInterceptor
     observer: Observer
 
     @property
@@ -67,7 +66,9 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         interceptors.append(security.TokenInterceptor(settings.auth_token, security.exempt_prefixes(settings)))
     admission = AdmissionInterceptor(settings.max_queries, settings.retry_after_seconds)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    names = (TABLE_SERVICE,)
+    # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
+    typed = importlib.import_module(f"services.{domain}.rpcs")
+    names = (TABLE_SERVICE, typed.SERVICE_NAME)
 
     def report(serving: bool) -> None:  # SERVING only while a verified file is open
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -86,9 +87,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_workers)
     add_to_server(TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
-    typed = importlib.import_module(f"services.{domain}.rpcs")
-    names = (TABLE_SERVICE, typed.add_to_server(server, TypedQueries(domain, settings, files.current)))
+    typed.add_to_server(server, TypedQueries(domain, settings, files.current))
     reflection.enable_server_reflection(names + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.resolved_port(domain)}"
     try:
@@ -102,7 +101,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     files.check()
     server.start()
     files.watch()
-    return RunningServer(server, port, health_servicer, files, names, admission, observer)
+    return RunningServer(server, port, health_servicer, files, names, observer)
 
 
 def serve(domain: str, settings: Settings) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import grpc
 
+from cytoatlas.serving.admission import INFRASTRUCTURE_PREFIXES
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError, file_identity
 from cytoatlas.serving.errors import Reason, ServiceError
@@ -157,7 +158,7 @@ class BuildLeases(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if (handler is None or handler.request_streaming
-                or handler_call_details.method.startswith(("/grpc.health.", "/grpc.reflection."))):
+                or handler_call_details.method.startswith(INFRASTRUCTURE_PREFIXES)):
             return handler
         files = self.files
         if handler.response_streaming:

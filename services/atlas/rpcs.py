@@ -68,9 +68,8 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
             where.append(("mean_activity", ">=", request.min_activity))
         if request.HasField("max_activity"):
             where.append(("mean_activity", "<=", request.max_activity))
-        limit = request.limit if request.limit < 0 else min(request.limit or SINGLE_CELL_DEFAULT_LIMIT,
-                                                            SINGLE_CELL_MAX_LIMIT)
-        rows, token = self.q.page(context, request, table, pb.SingleCellActivity, where, size=limit,
+        rows, token = self.q.page(context, request, table, pb.SingleCellActivity, where,
+                                  size=single_cell_page_size(request.limit),
                                   size_field="limit", format=table_pb.RESULT_FORMAT_ARROW)
         return pb.QuerySingleCellActivityResponse(activities=rows, next_page_token=token)
 
@@ -90,6 +89,12 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
 
     def _rows(self, context, request, table, message, fields):
         return self.q.page(context, request, table, message, self.q.filters(table, request, fields))
+
+
+def single_cell_page_size(limit: int) -> int:
+    """The documented default when unset, capped (not refused) above the maximum; a negative
+    limit passes through so `page` refuses it as INVALID_ARGUMENT."""
+    return limit if limit < 0 else min(limit or SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT)
 
 
 def add_to_server(server, queries: TypedQueries) -> str:

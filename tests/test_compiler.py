@@ -182,8 +182,16 @@ def test_join_pages_over_both_keys_and_refuses_ambiguous_columns():
     assert q.params == [1.0, "IL"] and q.page_size == 10
     assert q.sql.endswith('USING ("cytokine") ORDER BY "cytokine" ASC NULLS LAST, "cell_type" ASC NULLS LAST '
                           "LIMIT 11 OFFSET 20")
-    right.columns[:] = ["cytokine", "family"]
     left.columns.append("n")
-    clash = pb.QueryRequest(table="effects", columns=["cytokine", "n"])
-    with pytest.raises(ServiceError):
+    clash = pb.QueryRequest(table="effects", columns=["cytokine", "cell_type", "n"])
+    with pytest.raises(ServiceError, match="both sides of the join project"):
         compile_join(left, TABLE, clash, TABLE, ("cytokine",), SETTINGS)
+    partial_key = pb.QueryRequest(table="effects", columns=["cytokine", "diff"])
+    with pytest.raises(ServiceError, match=r"must project the key of effects; missing \['cell_type'\]"):
+        compile_join(partial_key, TABLE, right, right_table, ("cytokine",), SETTINGS)
+    not_in_right = pb.QueryRequest(table="meta", columns=["family"])
+    with pytest.raises(ServiceError, match="must be projected on both sides"):
+        compile_join(left, TABLE, not_in_right, right_table, ("cytokine",), SETTINGS)
+    ordered = pb.QueryRequest(table="meta", columns=["cytokine", "family"], order_by=[pb.OrderBy(column="family")])
+    with pytest.raises(ServiceError, match="columns and filters only"):
+        compile_join(left, TABLE, ordered, right_table, ("cytokine",), SETTINGS)

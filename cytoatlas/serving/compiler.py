@@ -329,6 +329,10 @@ def compile_join(left: pb.QueryRequest, left_table: TableInfo, right: pb.QueryRe
     column both sides may share is a `using` column. Ordered by both tables' keys, so pages are
     stable.
     """
+    for side, request in (("left", left), ("right", right)):
+        if request.group_by or request.aggregates or request.order_by:
+            raise invalid(Reason.INVALID_REQUEST, f"a join side takes columns and filters only "
+                          f"(the {side} side has group_by, aggregates or order_by)", side)
     size = page_size(left, settings)
     params: list = []
     left_sql, left_columns = _select(left, left_table, settings, params, ordered=False)
@@ -343,8 +347,12 @@ def compile_join(left: pb.QueryRequest, left_table: TableInfo, right: pb.QueryRe
     if shared:
         raise invalid(Reason.INVALID_REQUEST, f"both sides of the join project {sorted(shared)}",
                       "columns")
-    keys = list(dict.fromkeys(c for c in (*left_table.key_columns, *right_table.key_columns)
-                              if c in left_columns or c in right_columns))
+    for table, columns in ((left_table, left_columns), (right_table, right_columns)):
+        missing = [c for c in table.key_columns if c not in columns]
+        if missing:  # without the whole key the order is not total, and pages could overlap
+            raise invalid(Reason.INVALID_REQUEST, f"a join must project the key of {table.name}; "
+                          f"missing {missing}", "columns")
+    keys = list(dict.fromkeys((*left_table.key_columns, *right_table.key_columns)))
     order = ", ".join(f"{quote(c)} ASC NULLS LAST" for c in keys)
     sql = (f"SELECT * FROM ({left_sql}) AS l JOIN ({right_sql}) AS r USING "
            f"({', '.join(quote(c) for c in using)}) ORDER BY {order} LIMIT {size + 1} OFFSET {offset}")

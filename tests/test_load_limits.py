@@ -176,9 +176,11 @@ def test_64_concurrent_heavy_queries_are_refused_fast_or_answered_right(heavy_fi
                 time.sleep(hint.retry_delay.ToTimedelta().total_seconds() / 10)  # sooner than asked, to count
         point_latency = time.monotonic() - point_started
         storm_health = health_status(service.address)
+        # Catalog reads are never refused: a client can still discover tables during the storm.
+        storm_tables = len(stub.ListTables(pb.ListTablesRequest(), timeout=10).tables)
     for t in threads:
         t.join(timeout=300)
-    assert rows[-1].stats.rows_returned == 1 and storm_health == "SERVING"
+    assert rows[-1].stats.rows_returned == 1 and storm_health == "SERVING" and storm_tables > 0
 
     accepted = [r for r in results if r[0] == "ok"]
     refused = [r for r in results if r[0] == "RESOURCE_EXHAUSTED"]

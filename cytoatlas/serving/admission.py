@@ -1,9 +1,9 @@
-"""Overload protection: a fixed number of table RPCs run at once; the next is refused at once.
+"""Overload protection: a fixed number of query RPCs run at once; the next is refused at once.
 
 A refused call gets RESOURCE_EXHAUSTED with a RetryInfo hint instead of waiting in a queue that
 could grow without end. gRPC's own `maximum_concurrent_rpcs` (set to max_workers in server.py)
 is the backstop for calls that would otherwise wait for a worker thread; those are refused by
-gRPC itself, with RESOURCE_EXHAUSTED but no hint. Health and reflection are never limited.
+gRPC itself, with RESOURCE_EXHAUSTED but no hint. Health, reflection and catalog reads are never limited.
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ import threading
 import grpc
 
 from cytoatlas.serving.errors import Reason, ServiceError
+from cytoatlas.table.v1 import table_service_pb2
 
 # Health and reflection never touch the database: never limited here, never given a build lease (swap.py).
 INFRASTRUCTURE_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+# Catalog reads answer from what the service read at open, without a query: never limited either,
+# so a client can still discover tables (the Router's ListTables) while queries are refused.
+_TABLE_SERVICE = table_service_pb2.DESCRIPTOR.services_by_name["TableService"].full_name
+CATALOG_METHODS = frozenset(f"/{_TABLE_SERVICE}/{m}" for m in ("ListTables", "GetTable", "GetDatabaseInfo"))
 
 
 class AdmissionInterceptor(grpc.ServerInterceptor):
@@ -26,7 +31,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(INFRASTRUCTURE_PREFIXES):
+        method = handler_call_details.method
+        if handler is None or method.startswith(INFRASTRUCTURE_PREFIXES) or method in CATALOG_METHODS:
             return handler
         if handler.request_streaming:  # no client-streaming RPCs exist; leave any future one alone
             return handler

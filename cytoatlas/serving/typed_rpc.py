@@ -59,6 +59,10 @@ class TypedServicer:
         self.settings = queries.settings
         self.domain = queries.domain
 
+    def _rows(self, context, request, table: str, message: type, fields, size: int | None = None):
+        """One page of `message`s from `table`, filtered by the request's `fields` (checked)."""
+        return self.q.page(context, request, table, message, self.q.filters(table, request, fields), size=size)
+
 
 class TypedQueries:
     """Runs typed RPCs' queries on the served file; one per domain servicer."""

@@ -87,9 +87,6 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
             top_organs=self.q.top(context, request, organs, pb.OrganActivity,
                                   self.q.filters(organs, request, ("signature_type",)) + where, "mean_activity"))
 
-    def _rows(self, context, request, table, message, fields):
-        return self.q.page(context, request, table, message, self.q.filters(table, request, fields))
-
 
 def single_cell_page_size(limit: int) -> int:
     """The documented default when unset, capped (not refused) above the maximum; a negative

@@ -173,9 +173,6 @@ class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
         return pb.GetTargetProfileResponse(signature=signature, signature_type=signature_type(request),
                                            top_cytokine_responses=lists[0], top_drug_responses=lists[1])
 
-    def _rows(self, context, request, table, message, fields):
-        return self.q.page(context, request, table, message, self.q.filters(table, request, fields))
-
 
 def add_to_server(server, queries: TypedQueries) -> str:
     """Register the servicer; return its full name for health and reflection."""

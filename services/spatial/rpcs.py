@@ -114,9 +114,6 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
                                   self.q.filters(niches, request, ("signature_type",)) + where,
                                   "mean_niche_activity"))
 
-    def _rows(self, context, request, table, message, fields, size=None):
-        return self.q.page(context, request, table, message, self.q.filters(table, request, fields), size=size)
-
 
 def add_to_server(server, queries: TypedQueries) -> str:
     """Register the servicer; return its full name for health and reflection."""

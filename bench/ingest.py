@@ -40,7 +40,7 @@ def measure(source: pathlib.Path, scratch: pathlib.Path) -> dict[str, dict]:
 
 
 def csv_sources(source: pathlib.Path) -> list[pathlib.Path]:
-    from builders import DOMAINS
+    from cytoatlas.domains import DOMAINS
     from builders.ingest import resolve_sources
     return [f.path for t in DOMAINS[DOMAIN].tables if not t.derived_sql for f in resolve_sources(t, source)]
 

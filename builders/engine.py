@@ -12,7 +12,8 @@ Per domain (`build_domain`):
      failure re-reads the source, to name file, line/record and column;
   3. comment every table and column from the spec (services read them back);
   4. write the manifest tables `_cytoatlas_manifest`, `_cytoatlas_tables`, `_cytoatlas_sources`;
-  5. CHECKPOINT, close, verify read-only, fsync, rename over the published file (builders/publish.py).
+  5. CHECKPOINT, close, the fast checks of `cytoatlas verify` read-only, fsync, rename over the
+     published file (builders/lifecycle/verify.py publish_verified, builders/publish.py).
 `build_all` runs the domains in parallel processes. `describe_specs` renders the table specs.
 """
 
@@ -32,27 +33,19 @@ from typing import Callable, Sequence
 
 import duckdb
 
-from builders import DOMAINS, publish
-from builders.ingest import SourceError, SourceFile, TableSource, literal, normalised, quote, resolve_sources
-from builders.spec import NON_NEGATIVE, PROBABILITY, SIGNATURE_TYPE, DomainSpec, TableSpec
+from builders import publish
+from cytoatlas.domains import DOMAINS
+from builders.lifecycle.files import LifecycleError
+from builders.lifecycle.verify import publish_verified
+from builders.ingest import SourceError, SourceFile, TableSource, normalised, resolve_sources
+from cytoatlas.domains.manifest import MANIFEST, MANIFEST_COMMENTS
+from cytoatlas.domains.sql import first_line, literal, quote
+from cytoatlas.domains.spec import DomainSpec, TableSpec
+from cytoatlas.domains.verify import value_checks
 
 Log = Callable[[str], None]
 
 # The manifest tables the services read (names and columns are a contract with cytoatlas.serving).
-MANIFEST = {
-    "_cytoatlas_manifest": (("domain", "VARCHAR"), ("schema_version", "INTEGER"), ("build_id", "VARCHAR"),
-                            ("built_at", "VARCHAR"), ("builder_version", "VARCHAR"),
-                            ("duckdb_version", "VARCHAR")),
-    "_cytoatlas_tables": (("table_name", "VARCHAR"), ("description", "VARCHAR"), ("key_columns", "VARCHAR[]"),
-                          ("row_count", "BIGINT"), ("source", "VARCHAR"), ("built_at", "VARCHAR")),
-    "_cytoatlas_sources": (("table_name", "VARCHAR"), ("path", "VARCHAR"), ("sha256", "VARCHAR"),
-                           ("size_bytes", "BIGINT"), ("row_count", "BIGINT")),
-}
-MANIFEST_COMMENTS = {
-    "_cytoatlas_manifest": "Build manifest: one row saying which builder built this file, when.",
-    "_cytoatlas_tables": "One row per served table: description, key, row count, source, build time.",
-    "_cytoatlas_sources": "One row per source file read: path relative to --source, SHA-256, size, rows.",
-}
 _PUBLISHED = "__published"  # alias of the published file, ATTACHed for a partial rebuild
 
 
@@ -98,17 +91,15 @@ def build_domain(domain: str, source: Path, output: Path, tables: Sequence[str] 
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        publish.verify(temp, {t.name: [(c.name, c.type) for c in t.columns] for t in spec.tables},
-                       {name: list(columns) for name, columns in MANIFEST.items()})
-        publish.publish(temp, target)
+        publish_verified(temp, target, domain, full=False)  # values and keys were checked while loading
     except BaseException as exc:
         publish.discard(temp)
         if isinstance(exc, BuildError):
             raise
         if isinstance(exc, SourceError):
             raise BuildError(str(exc)) from None
-        if isinstance(exc, publish.PublishError):
-            raise BuildError(f"{domain}: the built file failed verification: {exc}") from None
+        if isinstance(exc, LifecycleError):
+            raise BuildError(f"{domain}: {exc}") from None
         if isinstance(exc, (duckdb.Error, OSError)):
             raise BuildError(f"{domain}: {first_line(exc)}") from exc
         raise
@@ -464,25 +455,6 @@ def write_manifest(con: duckdb.DuckDBPyConnection, spec: DomainSpec, built_at: s
         con.executemany("INSERT INTO _cytoatlas_sources VALUES (?, ?, ?, ?, ?)", source_rows)
 
 
-def value_checks(table: TableSpec) -> list[tuple[str, str, str]]:
-    """(column, SQL predicate that is true for a bad value, problem) for each checked column."""
-    checks = []
-    for col in table.columns:
-        q = quote(col.name)
-        if col.check == PROBABILITY:
-            checks.append((col.name, f"({q} < 0 OR {q} > 1)", "is not a probability (must be in [0, 1])"))
-        elif col.check == NON_NEGATIVE:
-            checks.append((col.name, f"{q} < 0", "is negative (must be >= 0)"))
-        elif col.check == SIGNATURE_TYPE:
-            allowed = ", ".join(literal(s) for s in table.signature_types)
-            checks.append((col.name, f"{q} NOT IN ({allowed})",
-                           f"is not a signature type (allowed: {', '.join(table.signature_types)})"))
-    return checks
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
 def _plan(spec: DomainSpec, tables: Sequence[str] | None) -> list[tuple[TableSpec, bool]]:
     """Tables in build order (dependencies first), each with rebuild=True or copy (False)."""
     names = [t.name for t in spec.tables]
@@ -571,8 +543,3 @@ def human_size(n: int) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n} B"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

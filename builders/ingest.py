@@ -30,7 +30,8 @@ from pathlib import Path
 
 import duckdb
 
-from builders.spec import SIGNATURE_TYPE, Column, TableSpec
+from cytoatlas.domains.spec import SIGNATURE_TYPE, Column, TableSpec
+from cytoatlas.domains.sql import first_line, literal, quote
 
 _NUMERIC = {"DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
             "UBIGINT", "UINTEGER", "DECIMAL"}
@@ -38,16 +39,6 @@ _NUMERIC = {"DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT
 
 class SourceError(Exception):
     """A problem in a source file; the message starts with the file's path relative to --source."""
-
-
-def quote(identifier: str) -> str:
-    """A SQL identifier, double-quoted."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -137,7 +128,7 @@ class TableSource:
             try:
                 return self.con.sql(f"SELECT * FROM read_parquet({literal(str(f.path))}) LIMIT 0").columns
             except duckdb.Error as exc:
-                raise SourceError(f"{f.rel}: not a readable Parquet file: {_first_line(exc)}") from None
+                raise SourceError(f"{f.rel}: not a readable Parquet file: {first_line(exc)}") from None
         return self._json_keys(i, f)
 
     def _csv_header(self, i: int, f: SourceFile) -> list[str]:
@@ -165,7 +156,7 @@ class TableSource:
                                        f"LIMIT 0").columns
             except duckdb.Error as exc:
                 raise SourceError(f"{f.rel}: expected a JSON array of records (json_layout 'records'): "
-                                  f"{_first_line(exc)}") from None
+                                  f"{first_line(exc)}") from None
             if columns == ["json"]:  # what DuckDB reports for an empty array or non-object items
                 first = self.con.execute(f"SELECT json_type(json) FROM read_json_objects({literal(str(path))}, "
                                          f"format='array') LIMIT 1").fetchone()
@@ -186,7 +177,7 @@ class TableSource:
         try:
             tops = self.con.execute(f"SELECT json_type(json), json_keys(json) FROM {source}").fetchall()
         except duckdb.Error as exc:
-            raise SourceError(f"{f.rel}: not readable JSON: {_first_line(exc)}") from None
+            raise SourceError(f"{f.rel}: not readable JSON: {first_line(exc)}") from None
         if len(tops) != 1 or tops[0][0] != "OBJECT":
             raise SourceError(f"{f.rel}: expected one JSON object (json_layout {self.layout!r}), found "
                               f"{tops[0][0].lower() if len(tops) == 1 else f'{len(tops)} values'}")
@@ -357,7 +348,7 @@ class TableSource:
             found = self._explain_type()
             if found:
                 return found
-        return SourceError(f"{self._file_in(text).rel}: {_first_line(exc)}")
+        return SourceError(f"{self._file_in(text).rel}: {first_line(exc)}")
 
     def _file_in(self, text: str) -> SourceFile:
         """The file a DuckDB error message names (`file = ...` or `in file "..."`), else the first."""
@@ -454,8 +445,3 @@ def _object_size(f: SourceFile) -> int:
 
 def _json_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -24,7 +24,7 @@ def _failed(command: str, exc: Exception) -> int:
 
 
 def cmd_verify(args) -> int:
-    from builders import DOMAINS as SPECS
+    from cytoatlas.domains import DOMAINS as SPECS
     from builders.lifecycle.verify import verify_file
 
     reports = []

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import builders
+from cytoatlas.domains import DOMAINS
 from builders import engine
 from builders.engine import BuildError, build_all, build_domain, describe_specs, list_tables
-from builders.spec import (
+from cytoatlas.domains.spec import (
     NON_NEGATIVE, PROBABILITY, SIGNATURE_TYPE, Column, DomainSpec, TableSpec, key_text, pvalue, real,
     signature_type,
 )
@@ -87,7 +87,7 @@ def _write(path: Path, spec: TableSpec, rows: list[dict]) -> None:
 
 
 def write_sources(source: Path, domain: str) -> Path:
-    for spec in builders.DOMAINS[domain].tables:
+    for spec in DOMAINS[domain].tables:
         if not spec.derived_sql:
             write_table(source, spec)
     return source
@@ -141,12 +141,12 @@ def fails(source: Path, output: Path, published: Path, pattern: str, domain: str
 # --- happy paths -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("domain", list(builders.DOMAINS))
+@pytest.mark.parametrize("domain", list(DOMAINS))
 def test_each_domain_builds_and_reopens_read_only(tmp_path, domain):
     source = write_sources(tmp_path / "src", domain)
     lines: list[str] = []
     path = build_domain(domain, source, tmp_path / "out", log=lines.append)
-    spec = builders.DOMAINS[domain]
+    spec = DOMAINS[domain]
     assert path == tmp_path / "out" / spec.file_name
     assert leftovers(tmp_path / "out") == []
     con = duckdb.connect(str(path), read_only=True)
@@ -177,7 +177,7 @@ def test_each_domain_builds_and_reopens_read_only(tmp_path, domain):
 
 def test_manifest(perturbation):
     source, _, path = perturbation
-    spec = builders.DOMAINS["perturbation"]
+    spec = DOMAINS["perturbation"]
     con = duckdb.connect(str(path), read_only=True)
     try:
         (domain, version, build_id, built_at, builder_version, duckdb_version), = con.execute(
@@ -258,7 +258,7 @@ def test_lowercase_signature_types_are_normalised_and_nan_becomes_null(tmp_path)
 
 def test_extra_source_columns_are_ignored_and_alternative_names_used(tmp_path):
     source = write_sources(tmp_path / "src", "perturbation")
-    spec = builders.DOMAINS["perturbation"].table("parse10m_activity")
+    spec = DOMAINS["perturbation"].table("parse10m_activity")
     rows = table_rows(spec)
     for r in rows:  # `donor` (a source name of donor_id), plus unknown columns, in another order
         r["donor"] = r.pop("donor_id")
@@ -282,7 +282,7 @@ def test_partial_rebuild_keeps_the_other_tables(perturbation):
     old_sources = con.execute("SELECT * FROM _cytoatlas_sources ORDER BY ALL").fetchall()
     con.close()
     # change the sources of two tables: only the one named in `tables` may pick it up
-    spec = builders.DOMAINS["perturbation"]
+    spec = DOMAINS["perturbation"]
     write_table(source, spec.table("tahoe_activity"), table_rows(spec.table("tahoe_activity"), 9))
     write_table(source, spec.table("parse10m_activity"), table_rows(spec.table("parse10m_activity"), 8))
     lines: list[str] = []
@@ -344,12 +344,12 @@ def test_unknown_domain():
 
 def test_describe_specs_lists_every_table_with_its_source():
     text = describe_specs()
-    for spec in builders.DOMAINS.values():
+    for spec in DOMAINS.values():
         assert spec.file_name in text
         for table in spec.tables:
             assert table.name in text
             assert (table.source or "derived from") in text
-    assert {r["table"] for r in list_tables("spatial")} == {t.name for t in builders.DOMAINS["spatial"].tables}
+    assert {r["table"] for r in list_tables("spatial")} == {t.name for t in DOMAINS["spatial"].tables}
 
 
 # --- failures: precise messages, published file untouched, no temp file left -----------------
@@ -375,7 +375,7 @@ def test_malformed_csv_line_with_wrong_field_count(perturbation):
 
 def test_missing_required_column_is_named(perturbation):
     source, output, path = perturbation
-    spec = builders.DOMAINS["perturbation"].table("parse10m_activity")
+    spec = DOMAINS["perturbation"].table("parse10m_activity")
     rows = table_rows(spec)
     for r in rows:
         del r["cell_type"]
@@ -386,7 +386,7 @@ def test_missing_required_column_is_named(perturbation):
 
 def test_missing_column_with_alternative_names_lists_them(perturbation):
     source, output, path = perturbation
-    spec = builders.DOMAINS["perturbation"].table("parse10m_activity")
+    spec = DOMAINS["perturbation"].table("parse10m_activity")
     rows = table_rows(spec)
     for r in rows:
         del r["donor_id"], r["signature"]
@@ -435,7 +435,7 @@ def test_null_key_fails_naming_line_and_column(perturbation):
 
 def test_null_key_from_an_alternative_source_name(perturbation):
     source, output, path = perturbation
-    spec = builders.DOMAINS["perturbation"].table("parse10m_activity")
+    spec = DOMAINS["perturbation"].table("parse10m_activity")
     rows = table_rows(spec)
     for r in rows:
         r["donor"] = r.pop("donor_id")
@@ -529,12 +529,18 @@ def test_failure_in_the_glob_names_the_right_file(tmp_path):
 
 
 def test_failed_verification_discards_the_temp_file(perturbation, monkeypatch):
+    """A build whose manifest miscounts a table fails the same verification restore and split run
+    (builders/lifecycle/verify.py), names the problem, and publishes nothing."""
     source, output, path = perturbation
+    real_write_manifest = engine.write_manifest
 
-    def broken(*args, **kwargs):
-        raise engine.publish.PublishError("table x is missing from the built file")
-    monkeypatch.setattr(engine.publish, "verify", broken)
-    fails(source, output, path, r"^perturbation: the built file failed verification: table x is missing")
+    def miscounting(con, spec, built_at, table_rows, source_rows):
+        table_rows = [(row[0], row[1], row[2], row[3] + 1, *row[4:]) if row[0] == "tahoe_cell_line_metadata"
+                      else row for row in table_rows]
+        real_write_manifest(con, spec, built_at, table_rows, source_rows)
+    monkeypatch.setattr(engine, "write_manifest", miscounting)
+    fails(source, output, path, r"^perturbation: .*perturbation_data.duckdb: the new file failed verification, "
+          r"nothing was published: row_counts: table tahoe_cell_line_metadata holds \d+ rows, the manifest says")
 
 
 def test_rebuild_while_the_published_file_is_open_read_only(perturbation):
@@ -575,7 +581,7 @@ def _toy(monkeypatch, derived_sql: str = "SELECT grp, max(p) AS p_max FROM base 
         TableSpec("summary", "Per group.", derived_sql=derived_sql, depends_on=("base",),
                   columns=(key_text("grp"), pvalue("p_max")), key=("grp",)),
     ))
-    monkeypatch.setitem(builders.DOMAINS, "toy", spec)
+    monkeypatch.setitem(DOMAINS, "toy", spec)
     return spec
 
 
@@ -627,8 +633,8 @@ def test_derived_table_failures_name_the_table(tmp_path, monkeypatch):
 
 def test_partial_rebuild_refuses_a_published_file_of_another_schema_version(perturbation, monkeypatch):
     source, output, published = perturbation
-    spec = builders.DOMAINS["perturbation"]
-    monkeypatch.setitem(builders.DOMAINS, "perturbation", DomainSpec(spec.name, spec.file_name, 2, spec.tables))
+    spec = DOMAINS["perturbation"]
+    monkeypatch.setitem(DOMAINS, "perturbation", DomainSpec(spec.name, spec.file_name, 2, spec.tables))
     fails(source, output, published, r"schema version 1, the spec is 'perturbation' version 2",
           tables=["tahoe_activity"])
 
@@ -638,14 +644,14 @@ def test_partial_rebuild_refuses_a_published_file_of_another_schema_version(pert
 
 def test_build_all_builds_in_parallel_and_reports_every_failure(tmp_path):
     source = tmp_path / "src"
-    for domain in builders.DOMAINS:
+    for domain in DOMAINS:
         write_sources(source, domain)
     output = tmp_path / "out"
     lines: list[str] = []
     paths = build_all(source, output, log=lines.append)
-    assert set(paths) == set(builders.DOMAINS)
+    assert set(paths) == set(DOMAINS)
     for domain, path in paths.items():
-        assert path == output / builders.DOMAINS[domain].file_name and path.is_file()
+        assert path == output / DOMAINS[domain].file_name and path.is_file()
         assert any(line.startswith(f"{domain}  published") for line in lines)
     before = {d: sha256(p) for d, p in paths.items()}
     # break two domains: both are reported, the third still publishes
@@ -669,14 +675,14 @@ def test_build_all_from_demo_data(tmp_path):
     """The demo generator's sources (smallest scale) build, and the manifests count every row."""
     demo_data = pytest.importorskip("builders.demo_data")
     written = demo_data.generate(tmp_path / "src", scale=demo_data.MIN_SCALE, seed=0)
-    domains = [d for d in builders.DOMAINS if written.get(d)]
+    domains = [d for d in DOMAINS if written.get(d)]
     assert domains, "the demo generator wrote no source files"
     paths = build_all(tmp_path / "src", tmp_path / "out", domains=domains)
     for domain, path in paths.items():
         con = duckdb.connect(str(path), read_only=True)
         try:
             listed = dict(con.execute("SELECT table_name, row_count FROM _cytoatlas_tables").fetchall())
-            assert set(listed) == {t.name for t in builders.DOMAINS[domain].tables}
+            assert set(listed) == {t.name for t in DOMAINS[domain].tables}
             for table, rows in listed.items():
                 assert rows == con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] and rows > 0, table
             for table, rows in con.execute("SELECT table_name, sum(row_count) FROM _cytoatlas_sources "
@@ -684,6 +690,6 @@ def test_build_all_from_demo_data(tmp_path):
                 assert rows == listed[table]
         finally:
             con.close()
-    missing = [d for d in builders.DOMAINS if d not in domains]
+    missing = [d for d in DOMAINS if d not in domains]
     if missing:  # the generator is still being written: what exists builds, the rest is pending
         pytest.skip(f"builders.demo_data writes no sources for {', '.join(missing)} yet")

@@ -14,10 +14,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from builders import DOMAINS, demo_data
+from builders import demo_data
+from cytoatlas.domains import DOMAINS
 from builders.demo_data import names
 from builders.demo_data._scale import Scale
-from builders.spec import NON_NEGATIVE, PROBABILITY, TableSpec
+from cytoatlas.domains.spec import NON_NEGATIVE, PROBABILITY, TableSpec
 
 SCALE = demo_data.MIN_SCALE
 SOURCE_SPECS = [(d, t) for d, spec in DOMAINS.items() for t in spec.tables if t.source]

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-import builders
+from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.client import Router, ServiceUnavailable, TableNotFound
 from cytoatlas.client.router import decode_arrow
 from cytoatlas.table.v1 import table_service_pb2 as pb
@@ -24,14 +24,14 @@ def in_process(local, domain, sql, params=()):
 
 def test_each_service_serves_exactly_its_domains_tables_and_none_twice(router):
     owners = router.discover()
-    for domain, spec in builders.DOMAINS.items():
+    for domain, spec in SPECS.items():
         assert sorted(t for t, d in owners.items() if d == domain) == sorted(t.name for t in spec.tables)
     listed = [t for d in DOMAINS for t in router._stubs[d].ListTables(pb.ListTablesRequest()).tables]
     assert len(listed) == len({t.name for t in listed}) == len(owners)
 
 
 def test_get_table_reports_the_spec_columns_key_and_exact_row_count(router, local):
-    for domain, spec in builders.DOMAINS.items():
+    for domain, spec in SPECS.items():
         for table_spec in spec.tables:
             table = router.describe(table_spec.name)
             assert table.domain == domain
@@ -125,7 +125,7 @@ def test_database_info_is_the_build_manifest(router, built, source_dir):
         info = router.database_info(domain)
         assert info.domain == domain and info.build_id and info.schema_version == 1
         assert info.file_path == str(built[domain])
-        assert {t.table for t in info.table_row_counts} == {t.name for t in builders.DOMAINS[domain].tables}
+        assert {t.table for t in info.table_row_counts} == {t.name for t in SPECS[domain].tables}
         assert info.source_files
         for source in info.source_files:
             assert source.sha256 == hashlib.sha256((source_dir / source.path).read_bytes()).hexdigest()

@@ -15,7 +15,7 @@ import duckdb
 import grpc
 import pytest
 
-from builders import DOMAINS as SPECS
+from cytoatlas.domains import DOMAINS as SPECS
 from builders.engine import build_domain
 from builders.lifecycle import LifecycleError
 from builders.lifecycle.diff import diff_files

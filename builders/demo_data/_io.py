@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from builders.spec import TableSpec
+from cytoatlas.domains.spec import TableSpec
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "BIGINT": pa.int64(),
                 "INTEGER": pa.int32(), "BOOLEAN": pa.bool_()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from builders import atlas as spec
+from cytoatlas.domains import atlas as spec
 from builders.demo_data import names
 from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Scale, Signatures

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from builders import spatial as spec
+from cytoatlas.domains import spatial as spec
 from builders.demo_data import names
 from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Scale, Signatures

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builders.engine import MANIFEST
-from builders.ingest import quote
 from builders.lifecycle.files import open_read_only
-from builders.lifecycle.verify import INTERNAL_PREFIX
-from builders.publish import columns_by_table
+from cytoatlas.domains.manifest import INTERNAL_PREFIX, MANIFEST, columns_by_table
+from cytoatlas.domains.sql import quote
 
 
 def snapshot(path: Path) -> dict:

@@ -17,11 +17,12 @@ from typing import Callable
 
 import duckdb
 
-from builders.engine import MANIFEST, human_size, sha256_file
-from builders.ingest import literal, quote
+from builders.engine import human_size, sha256_file
 from builders.lifecycle.files import RESTORABLE_TYPE, LifecycleError, domain_spec, open_read_only, write_failure
-from builders.publish import columns_by_table, fsync_dir, fsync_file
-from builders.lifecycle.verify import INTERNAL_PREFIX, verify_file
+from builders.publish import fsync_dir, fsync_file
+from builders.lifecycle.verify import verify_file
+from cytoatlas.domains.manifest import INTERNAL_PREFIX, MANIFEST, columns_by_table
+from cytoatlas.domains.sql import literal, quote
 
 Log = Callable[[str], None]
 FORMAT, FORMAT_VERSION = "cytoatlas-export", 1

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import duckdb
 
-from builders import DOMAINS
-from builders.engine import first_line
-from builders.spec import DomainSpec
+from cytoatlas.domains import DOMAINS
+from cytoatlas.domains.sql import first_line
+from cytoatlas.domains.spec import DomainSpec
 
 # A DuckDB file has the 4-byte magic "DUCK" after its 8-byte header checksum.
 _MAGIC, _MAGIC_OFFSET = b"DUCK", 8

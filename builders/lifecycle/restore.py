@@ -17,8 +17,9 @@ from typing import Callable
 import duckdb
 
 from builders import publish
-from builders.engine import MANIFEST, create_manifest_tables, human_size, sha256_file
-from builders.ingest import literal, quote
+from builders.engine import create_manifest_tables, human_size, sha256_file
+from cytoatlas.domains.manifest import MANIFEST
+from cytoatlas.domains.sql import literal, quote
 from builders.lifecycle.export import CHECKSUMS_FILE, FORMAT, FORMAT_VERSION, MANIFEST_FILE
 from builders.lifecycle.files import RESTORABLE_TYPE, LifecycleError, domain_spec, write_failure
 from builders.lifecycle.verify import publish_verified

@@ -25,12 +25,15 @@ from typing import Callable
 
 import duckdb
 
-from builders import DOMAINS, publish
-from builders.engine import comment_table, create_sql, first_line, human_size, sha256_file, write_manifest
-from builders.ingest import literal, normalised, quote
+from builders import publish
+from cytoatlas.domains import DOMAINS
+from builders.engine import comment_table, create_sql, human_size, sha256_file, write_manifest
+from builders.ingest import normalised
 from builders.lifecycle.files import LifecycleError, domain_spec, is_disk_full, open_read_only, write_failure
-from builders.lifecycle.verify import INTERNAL_PREFIX, check_new_file
-from builders.spec import TableSpec
+from builders.lifecycle.verify import check_new_file
+from cytoatlas.domains.manifest import INTERNAL_PREFIX
+from cytoatlas.domains.sql import first_line, literal, quote
+from cytoatlas.domains.spec import TableSpec
 
 Log = Callable[[str], None]
 _LEGACY = "__legacy"  # alias of the legacy file, ATTACHed read-only into each new file

@@ -1,7 +1,7 @@
 """The routing client: name a table, get a pyarrow.Table; the Router finds the owning service.
 
 Ownership is discovered with ListTables on each service, so a table added to a domain needs no
-client release. The builders' specs serve only as a fallback, to name the owner of a table whose
+client release. The domains' declarations (cytoatlas.domains) serve only as a fallback, to name the owner of a table whose
 service is down.
 """
 
@@ -21,8 +21,9 @@ from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
+from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.requests import to_aggregates, to_filters, to_order_by
-from cytoatlas.serving.errors import close_matches
+from cytoatlas.suggestions import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
@@ -219,11 +220,7 @@ class Router:
 
 
 def _spec_tables(domain: str) -> list[str]:
-    try:
-        from builders import DOMAINS
-    except ImportError:  # the client installed without the builders
-        return []
-    return [t.name for t in DOMAINS[domain].tables] if domain in DOMAINS else []
+    return [t.name for t in SPECS[domain].tables] if domain in SPECS else []
 
 
 def _spec_owner(table: str) -> str | None:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import duckdb
 
-from builders.lifecycle.verify import check_served
+from cytoatlas.domains.manifest import INTERNAL_PREFIX
+from cytoatlas.domains.verify import problems_of_served_file
 from cytoatlas.serving.config import Settings
 
 log = logging.getLogger(__name__)
-INTERNAL_PREFIX = "_cytoatlas_"
 SERVED_CATALOG = "served"  # the name the file is attached under
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                            "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
@@ -137,7 +137,9 @@ class Database:
             if manifest.domain != domain:
                 raise DatabaseError(f"{path}: built for the {manifest.domain!r} domain, "
                                     f"but this is the {domain!r} service")
-            check_served(connection, path, domain)  # the fast subset of `cytoatlas verify`
+            problems = problems_of_served_file(connection, path, domain)  # the fast subset of `cytoatlas verify`
+            if problems:
+                raise DatabaseError(f"{path}: failed verification: " + "; ".join(problems))
             tables = _read_catalog(connection, domain)
         except BaseException:
             connection.close()

@@ -7,7 +7,6 @@ later will work (AIP-193).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import grpc
@@ -15,6 +14,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from cytoatlas.suggestions import close_matches
 from cytoatlas.table.v1 import error_reason_pb2
 
 ERROR_DOMAIN = "cytoatlas.org"
@@ -69,10 +69,6 @@ class ServiceError(Exception):
 
     def abort(self, context: grpc.ServicerContext):
         context.abort_with_status(rpc_status.to_status(self.to_status()))
-
-
-def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -3,6 +3,7 @@ the served file swapped on a new build (poll + SIGHUP), TLS, token and overload 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import signal
@@ -16,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cytoatlas import memory
-from cytoatlas.serving import security
+from cytoatlas.serving import config, security
 from cytoatlas.serving.admission import AdmissionInterceptor
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
@@ -132,3 +133,11 @@ def serve(domain: str, settings: Settings) -> int:
     log.info("%s service stopping: in-flight calls get %.0f s", domain, settings.grace_seconds)
     running.stop(settings.grace_seconds)
     return 0
+
+
+def main(domain: str, argv: list[str]) -> int:
+    """`python -m services.<domain> [--db FILE] [--port N] ...`: the same flags as `cytoatlas serve`."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{domain}",
+                                     description=f"Serve the {domain} domain's file over gRPC.")
+    config.add_arguments(parser)
+    return serve(domain, config.from_sources(parser.parse_args(argv)))

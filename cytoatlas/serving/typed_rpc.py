@@ -20,7 +20,8 @@ from cytoatlas.requests import to_aggregates, to_filters, to_order_by
 from cytoatlas.serving import compiler, limits, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo
-from cytoatlas.serving.errors import Reason, ServiceError, close_matches, invalid, table_not_found
+from cytoatlas.serving.errors import Reason, ServiceError, invalid, table_not_found
+from cytoatlas.suggestions import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
 DEFAULT_SIGNATURE_TYPE = "CytoSig"

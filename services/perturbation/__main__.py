@@ -2,6 +2,6 @@
 
 import sys
 
-from cytoatlas.cli import main
+from cytoatlas.serving.server import main
 
-sys.exit(main(["serve", "perturbation", *sys.argv[1:]]))
+sys.exit(main("perturbation", sys.argv[1:]))

@@ -2,6 +2,6 @@
 
 import sys
 
-from cytoatlas.cli import main
+from cytoatlas.serving.server import main
 
-sys.exit(main(["serve", "spatial", *sys.argv[1:]]))
+sys.exit(main("spatial", sys.argv[1:]))

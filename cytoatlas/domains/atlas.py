@@ -4,7 +4,7 @@ The 12 core tables of DOMAIN.md decision 5. Sources are the real pipeline's JSON
 call the target `protein` and the signature type `signature`) and the cross-sample CSVs.
 """
 
-from builders.spec import (
+from cytoatlas.domains.spec import (
     ATLAS_SIGNATURE_TYPES, DomainSpec, NON_NEGATIVE, TableSpec, count, key_text, pvalue, qvalue,
     real, signature, signature_type, text, Column,
 )

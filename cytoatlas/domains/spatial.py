@@ -1,6 +1,6 @@
 """Spatial domain: SpatialCorpus-110M tissue, neighborhood and technology tables (DOMAIN.md §3)."""
 
-from builders.spec import (
+from cytoatlas.domains.spec import (
     Column, DomainSpec, NON_NEGATIVE, PROBABILITY, TableSpec, count, integer, key_text, pvalue,
     real, signature, signature_type, text,
 )

@@ -1,6 +1,6 @@
 """Perturbation domain: parse_10M cytokine stimulation and Tahoe-100M drug response (DOMAIN.md §2)."""
 
-from builders.spec import (
+from cytoatlas.domains.spec import (
     DomainSpec, TableSpec, count, integer, key_text, pvalue, qvalue, real, signature,
     signature_type, text, Column, NON_NEGATIVE, PROBABILITY,
 )

@@ -1,5 +1,5 @@
 """Operating a domain service: Prometheus metrics on their own HTTP port and one JSON log line per
-request, both from a gRPC server interceptor so no servicer knows about them."""
+request, both fed by the call interceptor (interceptor.py) so no servicer knows about them."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 request_log = logging.getLogger("cytoatlas.requests")
 
 
-class Observer(grpc.ServerInterceptor):
+class Observer:
     """Counts, times and logs every RPC of one domain service; serves /metrics when asked to."""
 
     def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
@@ -69,50 +69,14 @@ class Observer(grpc.ServerInterceptor):
             self._http.shutdown()
             self._http.server_close()
 
-    # -- the interceptor ---------------------------------------------------------------------
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming:  # unknown method; no client-streaming RPCs
-            return handler
-        rpc = handler_call_details.method.rsplit("/", 1)[-1]
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-
-        if handler.response_streaming:
-            def stream(request, context):
-                call = _Call(self, rpc, request, request_id)
-                try:
-                    for response in handler.unary_stream(request, context):
-                        call.sent(response)
-                        yield response
-                except GeneratorExit:  # the client went away mid-stream
-                    call.code = grpc.StatusCode.CANCELLED
-                    raise
-                except BaseException:
-                    call.code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                finally:
-                    call.finish(context)
-            return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer)
-
-        def unary(request, context):
-            call = _Call(self, rpc, request, request_id)
-            try:
-                response = handler.unary_unary(request, context)
-                call.sent(response)
-                return response
-            except BaseException:
-                call.code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                call.finish(context)
-        return grpc.unary_unary_rpc_method_handler(
-            unary, handler.request_deserializer, handler.response_serializer)
+    def start(self, rpc: str, request, context) -> "Call":
+        """Begin observing one RPC (the call interceptor calls this first, for every call)."""
+        request_id = next((value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER),
+                          None) or uuid.uuid4().hex
+        return Call(self, rpc, request, request_id)
 
 
-class _Call:
+class Call:
     """One RPC being observed: started on creation, recorded and logged by finish()."""
 
     def __init__(self, observer: Observer, rpc: str, request, request_id: str):

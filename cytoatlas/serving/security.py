@@ -51,37 +51,22 @@ def exempt_prefixes(settings: Settings) -> tuple[str, ...]:
     return tuple(p for n in names for p in EXEMPTABLE[n])
 
 
-class TokenInterceptor(grpc.ServerInterceptor):
-    """Refuse calls without the shared bearer token with UNAUTHENTICATED."""
+class TokenCheck:
+    """Refuse calls without the shared bearer token with UNAUTHENTICATED (interceptor.py asks)."""
 
     def __init__(self, token: str, exempt: tuple[str, ...]):
         self._expected = f"Bearer {token}".encode()
         self._exempt = exempt
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(self._exempt):
-            return handler
-        sent = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+    def applies_to(self, method: str) -> bool:
+        return not method.startswith(self._exempt)
+
+    def check(self, context) -> None:
+        """Abort the call unless its metadata carries the token."""
+        sent = next((value for key, value in context.invocation_metadata() if key == "authorization"), "")
         sent = sent.encode() if isinstance(sent, str) else sent
         if hmac.compare_digest(sent, self._expected):
-            return handler
+            return
         problem = "no bearer token was sent" if not sent else "the bearer token is not valid"
-        refusal = ServiceError(grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED,
-                               f"{problem}; send metadata `authorization: Bearer <token>`")
-
-        def refuse(request, context):
-            refusal.abort(context)
-
-        def refuse_stream(request, context):
-            refusal.abort(context)
-            yield  # never reached: abort raises
-
-        if handler.request_streaming:  # reflection is stream-stream
-            return grpc.stream_stream_rpc_method_handler(refuse_stream, handler.request_deserializer,
-                                                         handler.response_serializer)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(refuse_stream, handler.request_deserializer,
-                                                        handler.response_serializer)
-        return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer,
-                                                   handler.response_serializer)
+        ServiceError(grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED,
+                     f"{problem}; send metadata `authorization: Bearer <token>`").abort(context)

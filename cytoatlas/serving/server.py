@@ -1,5 +1,6 @@
 """Assembling and running a domain server: TableService, health, reflection, graceful stop;
-the served file swapped on a new build (poll + SIGHUP), TLS, token and overload interceptors."""
+the served file swapped on a new build (poll + SIGHUP), TLS, and the call interceptor (metrics,
+token, malformed requests, overload, build leases)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from grpc_reflection.v1alpha import reflection
 
 from cytoatlas import memory
 from cytoatlas.serving import config, security
-from cytoatlas.serving.admission import AdmissionInterceptor
+from cytoatlas.serving.admission import Admission
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
-from cytoatlas.serving.malformed import MalformedRequestInterceptor
+from cytoatlas.serving.interceptor import CallInterceptor
 from cytoatlas.serving.observability import Observer
-from cytoatlas.serving.swap import BuildLeases, ServedFile
+from cytoatlas.serving.swap import ServedFile
 from cytoatlas.serving.table_service import TableServicer, add_to_server
 from cytoatlas.serving.typed_rpc import TypedQueries
 from cytoatlas.table.v1 import table_service_pb2
@@ -62,10 +63,8 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
     memory.keep_large_buffers()  # large pages: reuse heap memory, not mmap per message
     credentials = security.server_credentials(settings)
-    interceptors = []
-    if settings.auth_token:
-        interceptors.append(security.TokenInterceptor(settings.auth_token, security.exempt_prefixes(settings)))
-    admission = AdmissionInterceptor(settings.max_queries, settings.retry_after_seconds)
+    token = (security.TokenCheck(settings.auth_token, security.exempt_prefixes(settings))
+             if settings.auth_token else None)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
     typed = importlib.import_module(f"services.{domain}.rpcs")
@@ -78,12 +77,13 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
 
     files = ServedFile(settings.db, domain, settings, on_status=report)
     observer = Observer(domain, settings, files.current)
-    # The first listed runs first: observe every call (refusals included), refuse strangers, then
-    # bad bytes, then overload; a call that gets through holds the current build until it ends.
-    interceptors = [observer, *interceptors, MalformedRequestInterceptor(), admission, BuildLeases(files)]
+    # Observe every call (refusals included), refuse strangers, then bad bytes, then overload; a
+    # call that gets through holds the current build until it ends (interceptor.py).
+    interceptor = CallInterceptor(observer, token, Admission(settings.max_queries, settings.retry_after_seconds),
+                                  files)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
-        options=[("grpc.so_reuseport", 0)], interceptors=interceptors,
+        options=[("grpc.so_reuseport", 0)], interceptors=[interceptor],
         # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED).
         maximum_concurrent_rpcs=settings.max_workers)
     add_to_server(TableServicer(domain, settings, files.current), server)

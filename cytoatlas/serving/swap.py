@@ -3,7 +3,7 @@
 Builders publish by renaming a finished file over the served path, so a new build shows as a new
 inode (or size/mtime) at that path. `ServedFile.check()` notices that, opens the new file (which
 runs the fast checks of `cytoatlas verify`, see Database.open), and switches `current()` to it. Every RPC holds the build that was current when it started
-(`BuildLeases`, a server interceptor) and sees only that build through `current()`, so requests in
+(`hold`, which the call interceptor takes around each RPC) and sees only that build through `current()`, so requests in
 flight finish on the old file, which is closed when the last of them ends.
 A file that cannot be served never replaces a good one; with no good one the service answers
 UNAVAILABLE naming the file and the problem, and health says NOT_SERVING, until one is published.
@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import grpc
 
-from cytoatlas.serving.admission import INFRASTRUCTURE_PREFIXES
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError, file_identity
 from cytoatlas.serving.errors import Reason, ServiceError
@@ -143,38 +142,3 @@ class ServedFile:
         with self._lock:
             if self._database is not None:
                 self._database.close()
-
-
-class BuildLeases(grpc.ServerInterceptor):
-    """Each RPC (health and reflection aside) holds one build from its start to its last message.
-
-    A gRPC worker thread runs one call at a time, including the iteration of a streamed response,
-    so the build is kept per thread for the life of the call.
-    """
-
-    def __init__(self, files: ServedFile):
-        self.files = files
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if (handler is None or handler.request_streaming
-                or handler_call_details.method.startswith(INFRASTRUCTURE_PREFIXES)):
-            return handler
-        files = self.files
-        if handler.response_streaming:
-            inner_stream = handler.unary_stream
-
-            def streaming(request, context):
-                with files.hold():
-                    yield from inner_stream(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(streaming, handler.request_deserializer,
-                                                        handler.response_serializer)
-        inner = handler.unary_unary
-
-        def unary(request, context):
-            with files.hold():
-                return inner(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
-                                                   handler.response_serializer)

@@ -5,7 +5,9 @@ certificate a client must NOT get in with."""
 
 import datetime
 import ipaddress
+import os
 import subprocess
+import sys
 
 import grpc
 import pytest
@@ -165,3 +167,28 @@ def test_bad_tls_settings_stop_the_start_with_a_clear_message(built, tmp_path):
                           "--port", "0", "--tls-cert", str(tmp_path / "nope.pem")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "needs both --tls-cert and --tls-key" in out.stderr
+
+
+@pytest.mark.parametrize("setup", ["mutual TLS + token", "TLS + token", "token"])
+def test_the_container_health_check_reaches_a_tls_and_token_service(built, pki, start_service, setup):
+    """The image's HEALTHCHECK runs with the service's own environment: it must pass TLS, mutual
+    TLS and a token that does not exempt health, as a probe of that container would."""
+    cert, key = pki["server"]
+    env = {"CYTOATLAS_AUTH_TOKEN": "s3cret", "CYTOATLAS_AUTH_EXEMPT": ""}
+    if "TLS" in setup:
+        env |= {"CYTOATLAS_TLS_CERT": cert, "CYTOATLAS_TLS_KEY": key}
+    if setup == "mutual TLS + token":
+        env["CYTOATLAS_TLS_CLIENT_CA"] = pki["ca"]
+    if setup == "TLS + token":
+        env["CYTOATLAS_CLIENT_TLS_CA"] = pki["ca"]  # the CA that signed the service's certificate
+    flags = [f"--{k[len('CYTOATLAS_'):].lower().replace('_', '-')}={v}" for k, v in env.items()
+             if not k.startswith("CYTOATLAS_CLIENT_")]
+    service = start_service("perturbation", built["perturbation"], *flags)
+    port = service.address.rsplit(":", 1)[1]
+    check = subprocess.run([sys.executable, "-m", "cytoatlas.serving.healthcheck", port], capture_output=True,
+                           text=True, timeout=30, env={**os.environ, **env})
+    assert (check.returncode, check.stdout.strip()) == (0, "SERVING"), check.stderr
+    without_token = {k: v for k, v in env.items() if k != "CYTOATLAS_AUTH_TOKEN"}
+    refused = subprocess.run([sys.executable, "-m", "cytoatlas.serving.healthcheck", port], capture_output=True,
+                             text=True, timeout=30, env={**os.environ, **without_token})
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr

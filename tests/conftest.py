@@ -136,3 +136,25 @@ def health_status(address: str, service: str = "", credentials=None, timeout: fl
         status = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
     return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+
+def status_details(err: grpc.RpcError, detail_type: type) -> list:
+    """The google.rpc details of type `detail_type` (ErrorInfo, RetryInfo, ...) an error carries."""
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(err)
+    found = []
+    for detail in status.details if status else ():
+        if detail.Is(detail_type.DESCRIPTOR):
+            message = detail_type()
+            detail.Unpack(message)
+            found.append(message)
+    return found
+
+
+def request_log(log: pathlib.Path, rpc: str | None = None) -> list[dict]:
+    """The JSON request-log lines a service wrote to its log (stderr), optionally of one RPC."""
+    import json
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if rpc is None or line["rpc"] == rpc]

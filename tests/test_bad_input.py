@@ -5,9 +5,9 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from cytoatlas.table.v1 import table_service_pb2 as pb
+from tests.conftest import status_details
 
 INJECTION = "x\"; DROP TABLE tahoe_drug_effect; --"
 SQLI_VALUE = "IL-6' OR '1'='1"
@@ -82,12 +82,7 @@ def test_bad_request(addresses, stubs, name, request_, code, words, reason):
     err = info.value
     assert err.code() == code, err.details()
     assert words in err.details()
-    infos = []
-    for detail in rpc_status.from_call(err).details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            error_info = error_details_pb2.ErrorInfo()
-            detail.Unpack(error_info)
-            infos.append(error_info)
+    infos = status_details(err, error_details_pb2.ErrorInfo)
     assert [i.reason for i in infos] == [reason] and infos[0].domain == "cytoatlas.org"
     assert_still_serving(addresses["perturbation"], stub)
 

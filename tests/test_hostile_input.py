@@ -16,12 +16,11 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
-from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cytoatlas.client.router import decode_arrow
 from cytoatlas.table.v1 import table_service_pb2 as pb
-from tests.conftest import DOMAINS, health_status
+from tests.conftest import DOMAINS, health_status, status_details
 
 RPCS = {  # name -> (method path, server-streaming?)
     "ListTables": ("/cytoatlas.table.v1.TableService/ListTables", False),
@@ -180,14 +179,7 @@ def invoke(channel, rpc: str, request) -> tuple[grpc.StatusCode, str, grpc.RpcEr
 
 
 def error_infos(err) -> list[error_details_pb2.ErrorInfo]:
-    status = rpc_status.from_call(err)
-    infos = []
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            infos.append(info)
-    return infos
+    return status_details(err, error_details_pb2.ErrorInfo)
 
 
 @pytest.fixture(scope="module")

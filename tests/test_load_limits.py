@@ -11,13 +11,12 @@ import duckdb
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from builders import demo_data, engine
 from cytoatlas.client.router import decode_arrow
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import health_status
+from tests.conftest import health_status, status_details
 
 pytestmark = pytest.mark.reliability
 HEAVY_SCALE = 0.4
@@ -56,13 +55,7 @@ def heavy_file(tmp_path_factory):
 
 
 def retry_info(err) -> error_details_pb2.RetryInfo | None:
-    status = rpc_status.from_call(err)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return info
-    return None
+    return next(iter(status_details(err, error_details_pb2.RetryInfo)), None)
 
 
 def seconds_until_admitted(stub, since: float, limit: float = 10.0) -> float:

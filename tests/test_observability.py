@@ -1,6 +1,5 @@
 """Metrics and request logs of a real service: scrape /metrics before and after real queries."""
 
-import json
 import re
 import time
 import urllib.request
@@ -12,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cytoatlas.client import Router
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import ServiceProcess
+from tests.conftest import ServiceProcess, request_log
 
 TABLE = "spatial_tissue_summary"
 
@@ -36,10 +35,6 @@ def scrape(port: int) -> dict[tuple, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def request_lines(log) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 def test_counters_move_with_queries_and_errors(observed):
@@ -79,7 +74,7 @@ def test_one_json_log_line_per_request_with_the_callers_request_id(observed):
             list(stub.Query(pb.QueryRequest(table=TABLE, columns=["nope"]),
                             metadata=[("x-request-id", "req-43")]))
     deadline = time.monotonic() + 10
-    while len(lines := [line for line in request_lines(service.log)
+    while len(lines := [line for line in request_log(service.log)
                         if line["request_id"] in ("req-42", "req-43")]) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)

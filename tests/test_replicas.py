@@ -1,21 +1,19 @@
 """Client-side load balancing and failover: two real replicas of one domain behind one Router
 endpoint; one is killed mid-run and no query may fail."""
 
-import json
 import signal
 import threading
 import time
 
 from cytoatlas.client import Router
 from cytoatlas.client.targets import channel_target
-from tests.conftest import ServiceProcess
+from tests.conftest import ServiceProcess, request_log
 
 TABLE = "parse10m_cytokine_metadata"  # a small perturbation table: many calls per second
 
 
 def queries_served(log) -> int:
-    return sum(1 for line in log.read_text().splitlines()
-               if line.startswith("{") and json.loads(line)["rpc"] == "Query")
+    return len(request_log(log, "Query"))
 
 
 def test_a_comma_list_becomes_an_address_list_and_uris_pass_through():

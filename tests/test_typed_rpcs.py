@@ -9,11 +9,11 @@ import grpc
 import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from cytoatlas.atlas.v1 import atlas_service_pb2, atlas_service_pb2_grpc
 from cytoatlas.perturbation.v1 import perturbation_service_pb2, perturbation_service_pb2_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
+from tests.conftest import status_details
 
 SERVICES = {
     "atlas": (atlas_service_pb2, atlas_service_pb2_grpc.AtlasServiceStub, "AtlasService"),
@@ -354,8 +354,7 @@ def test_bad_input_gets_the_right_code_and_names_the_problem(typed, domain, rpc,
         call(typed, domain, rpc, request_)
     assert err.value.code().name == code
     assert text in err.value.details()
-    status = rpc_status.from_call(err.value)
-    infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    infos = status_details(err.value, error_details_pb2.ErrorInfo)
     assert len(infos) == 1  # the error model of TableService: exactly one ErrorInfo
 
 

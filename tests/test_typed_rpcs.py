@@ -127,7 +127,7 @@ LIST_CASES = {
         ("ListDiseaseDifferential", {"disease": "COVID", "max_qvalue": 0.5}, "differentials",
          f"SELECT * FROM inflammation_differential WHERE {CYTOSIG} AND disease = 'COVID' AND qvalue <= 0.5 "
          "ORDER BY signature_type, disease, group1, group2, signature"),
-        ("ListCellTypeSummaries", {"atlas": "scAtlas", "cell_type": "Macrophage", "page_size": 1000},
+        ("ListCellTypeSummaries", {"atlas": "scAtlas_Normal", "cell_type": "Macrophage", "page_size": 1000},
          "cell_type_summaries", f"SELECT * FROM scatlas_celltypes WHERE {CYTOSIG} AND cell_type = 'Macrophage' "
          "ORDER BY signature_type, organ, cell_type, signature"),
         ("QuerySingleCellActivity", {"atlas": "Inflammation", "min_activity": 0.5, "max_activity": 2.0},
@@ -339,8 +339,8 @@ BAD_INPUT = [
     ("atlas", "ListActivity", {"atlas": "cima"}, "INVALID_ARGUMENT", "did you mean 'CIMA'"),
     ("atlas", "ListCorrelations", {"category": "metabolites"}, "INVALID_ARGUMENT", "age, biochemistry, bmi"),
     ("atlas", "ListDiseaseDifferential", {"disease": "Covid-19"}, "NOT_FOUND", "disease 'Covid-19'"),
-    ("atlas", "ListCellTypeSummaries", {"atlas": "scAtlas_Normal"}, "INVALID_ARGUMENT",
-     "CIMA, Inflammation, scAtlas"),
+    ("atlas", "ListCellTypeSummaries", {"atlas": "scAtlas_Cancer"}, "INVALID_ARGUMENT",
+     "CIMA, Inflammation, scAtlas_Normal"),
     ("atlas", "QuerySingleCellActivity", {"limit": -1}, "INVALID_ARGUMENT", "limit"),
     ("atlas", "GetTargetProfile", {"signature": "IFNG", "signature_type": "Cytosig"}, "INVALID_ARGUMENT",
      "did you mean 'CytoSig'"),
@@ -389,3 +389,20 @@ def test_a_signature_of_another_signature_type_is_not_found(typed, local, domain
     assert f"signature {secact_only!r} is not in" in err.value.details()
     assert "signature_type = 'CytoSig'" in err.value.details()
     assert call(typed, domain, rpc, {"signature": secact_only, "signature_type": "SecAct"})  # and is there
+
+
+def test_cell_type_summaries_take_the_atlas_names_of_list_activity(typed, local):
+    """Every atlas ListActivity names has its cell-type summaries under the same name (scAtlas_Cancer
+    has no such table: refused naming the valid ones); "scAtlas" still means scAtlas_Normal."""
+    atlases = [a for (a,) in local["atlas"].sql("SELECT DISTINCT atlas FROM activity ORDER BY 1").fetchall()]
+    assert "scAtlas_Normal" in atlases
+    for atlas in atlases:
+        if atlas == "scAtlas_Cancer":
+            with pytest.raises(grpc.RpcError) as err:
+                call(typed, "atlas", "ListCellTypeSummaries", {"atlas": atlas})
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            continue
+        rows = call(typed, "atlas", "ListCellTypeSummaries", {"atlas": atlas}).cell_type_summaries
+        assert rows and {r.atlas for r in rows} == {atlas}
+    legacy = call(typed, "atlas", "ListCellTypeSummaries", {"atlas": "scAtlas"}).cell_type_summaries
+    assert legacy and {r.atlas for r in legacy} == {"scAtlas_Normal"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import grpc
 import pyarrow as pa
@@ -51,6 +52,29 @@ def required(request, field: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class ProfilePart:
+    """One list of a GetTargetProfile answer: the response field, the table it comes from, the row
+    message, and the column whose descending order ranks the rows."""
+
+    field: str
+    table: str
+    message: type
+    rank_by: str
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """A domain's GetTargetProfile, declared: its response message and the lists it holds."""
+
+    response: type
+    parts: tuple[ProfilePart, ...]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(part.table for part in self.parts)
+
+
 class TypedServicer:
     """Base of the domain servicers: their queries, plus the settings and domain that
     `handle_errors` reads when it turns a DuckDB error into a status."""
@@ -59,6 +83,20 @@ class TypedServicer:
         self.q = queries
         self.settings = queries.settings
         self.domain = queries.domain
+
+    def _target_profile(self, context, request, profile: TargetProfile):
+        """Where one signature is most active in this domain: each part's top rows of it. The
+        signature type need only exist in one of the tables (a table without it gives an empty
+        list); the signature need only exist, under that type, in one of them."""
+        signature = required(request, "signature")
+        kind = signature_type(request)
+        self.q.check_any(profile.tables, "signature_type", kind)
+        scope = [("signature_type", "=", kind)]
+        self.q.check_any(profile.tables, "signature", signature, where=scope)
+        lists = {part.field: self.q.top(context, request, part.table, part.message,
+                                        [*scope, ("signature", "=", signature)], part.rank_by)
+                 for part in profile.parts}
+        return profile.response(signature=signature, signature_type=kind, **lists)
 
     def _rows(self, context, request, table: str, message: type, fields, size: int | None = None):
         """One page of `message`s from `table`, filtered by the request's `fields` (checked)."""
@@ -105,10 +143,17 @@ class TypedQueries:
     def check(self, table: str, field: str, value: str, column: str | None = None, where=()) -> None:
         """Raise INVALID_ARGUMENT / NOT_FOUND naming the valid choices when `value` is not a
         value of `column` (default: the field's name) in the rows of `table` matching `where`."""
+        self.check_any((table,), field, value, column, where)
+
+    def check_any(self, tables: Sequence[str], field: str, value: str, column: str | None = None,
+                  where=()) -> None:
+        """Like `check`, but the value need only occur in one of `tables`; the error names the
+        choices of all of them."""
         column = column or field
-        choices = self.distinct(table, column, list(where) or None)
-        if value in choices:
+        per_table = [self.distinct(table, column, list(where) or None) for table in tables]
+        if any(value in choices for choices in per_table):
             return
+        choices = sorted(set().union(*per_table), key=str)
         # A different case is the commonest typo (cytosig, Lung, visium): suggest it first.
         matches = ([c for c in choices if str(c).lower() == str(value).lower()]
                    or close_matches(str(value), [str(c) for c in choices]))
@@ -119,18 +164,14 @@ class TypedQueries:
         if matches:
             hint = f"did you mean {' or '.join(repr(m) for m in matches)}? " + hint
         scope = " and ".join(f"{c} = {v!r}" for c, _, v in where)
-        message = f"{field} {value!r} is not in {table}" + (f" where {scope}" if scope else "") + f"; {hint}"
-        metadata = dict(field=field, value=value, table=table, suggestions=",".join(matches))
+        label = " or ".join(tables)
+        message = f"{field} {value!r} is not in {label}" + (f" where {scope}" if scope else "") + f"; {hint}"
+        metadata = dict(field=field, value=value, table=label, suggestions=",".join(map(str, matches)))
         if field in CLOSED_VOCABULARIES:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST, message,
                                metadata=metadata, field=field)
         raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
                            metadata=metadata, resource=(field, str(value)))
-
-    def check_any(self, tables: Sequence[str], field: str, value: str, where=()) -> None:
-        """Like `check`, but the value need only occur in one of `tables`."""
-        if not any(value in self.distinct(table, field, list(where) or None) for table in tables):
-            self.check(tables[0], field, value, where=where)
 
     def filters(self, table: str, request, fields: Iterable[str], **values) -> list:
         """Equality filters for the request fields that are set (signature_type always, defaulted),

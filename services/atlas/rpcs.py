@@ -7,13 +7,21 @@ from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
+from cytoatlas.serving.typed_rpc import (
+    ProfilePart, TargetProfile, TypedQueries, TypedServicer, required,
+)
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AtlasService"].full_name
-# ListCellTypeSummaries: each atlas keeps its cell-type summary in a table of its own.
+# ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
+# of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
 CELL_TYPE_TABLES = {"CIMA": "cima_celltype", "Inflammation": "inflammation_celltype",
-                    "scAtlas": "scatlas_celltypes"}
+                    "scAtlas_Normal": "scatlas_celltypes"}
+ATLAS_ALIASES = {"scAtlas": "scAtlas_Normal"}
+# GetTargetProfile: the atlas cell types and scAtlas organs where the signature is most active.
+TARGET_PROFILE = TargetProfile(pb.GetTargetProfileResponse, (
+    ProfilePart("top_cell_types", "activity", pb.Activity, "mean"),
+    ProfilePart("top_organs", "scatlas_organs", pb.OrganActivity, "mean_activity")))
 SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT = 1_000, 50_000  # the real API's limit and cap
 
 
@@ -50,10 +58,11 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
 
     @handle_errors
     def ListCellTypeSummaries(self, request, context):
-        atlas = required(request, "atlas")
+        asked = required(request, "atlas")
+        atlas = ATLAS_ALIASES.get(asked, asked)
         if atlas not in CELL_TYPE_TABLES:
-            raise invalid(Reason.INVALID_REQUEST, f"atlas {atlas!r} has no cell-type summary; valid "
-                          f"values: {', '.join(CELL_TYPE_TABLES)}", "atlas", value=atlas)
+            raise invalid(Reason.INVALID_REQUEST, f"atlas {asked!r} has no cell-type summary; valid "
+                          f"values: {', '.join(CELL_TYPE_TABLES)}", "atlas", value=asked)
         rows, token = self._rows(context, request, CELL_TYPE_TABLES[atlas], pb.CellTypeSummary,
                                  ("signature_type", "cell_type", "signature"))
         for row in rows:
@@ -75,17 +84,7 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
 
     @handle_errors
     def GetTargetProfile(self, request, context):
-        signature = required(request, "signature")
-        cell_types, organs = "activity", "scatlas_organs"
-        scope = self.q.filters(cell_types, request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
-        self.q.check_any((cell_types, organs), "signature", signature, where=scope)
-        where = [("signature", "=", signature)]
-        return pb.GetTargetProfileResponse(
-            signature=signature, signature_type=signature_type(request),
-            top_cell_types=self.q.top(context, request, cell_types, pb.Activity,
-                                      self.q.filters(cell_types, request, ("signature_type",)) + where, "mean"),
-            top_organs=self.q.top(context, request, organs, pb.OrganActivity,
-                                  self.q.filters(organs, request, ("signature_type",)) + where, "mean_activity"))
+        return self._target_profile(context, request, TARGET_PROFILE)
 
 
 def single_cell_page_size(limit: int) -> int:

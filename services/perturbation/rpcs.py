@@ -7,13 +7,19 @@ from cytoatlas.perturbation.v1 import perturbation_service_pb2 as pb
 from cytoatlas.perturbation.v1 import perturbation_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.compiler import Pivot
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
+from cytoatlas.serving.typed_rpc import (
+    ProfilePart, TargetProfile, TypedQueries, TypedServicer, signature_type,
+)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PerturbationService"].full_name
 CONTROL_DRUG = "DMSO_TF"  # Tahoe's vehicle control: not a drug in lists and profiles
 NOT_CONTROL = [("drug", "!=", CONTROL_DRUG)]
 HEATMAP = "parse10m_cytokine_heatmap"
 SENSITIVITY = "tahoe_drug_sensitivity"
+# GetTargetProfile: the signature's strongest cytokine and drug responses, activity_diff descending.
+TARGET_PROFILE = TargetProfile(pb.GetTargetProfileResponse, (
+    ProfilePart("top_cytokine_responses", "parse10m_treatment_effect", pb.Parse10mTreatmentEffect, "activity_diff"),
+    ProfilePart("top_drug_responses", "tahoe_drug_effect", pb.TahoeDrugEffect, "activity_diff")))
 
 
 class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
@@ -158,20 +164,11 @@ class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
                                       "n_drugs": ("count_distinct", "drug")})
         return pb.ListTahoeCellLineProfilesResponse(cell_line_profiles=rows, next_page_token=token)
 
-    # -- target lookup -------------------------------------------------------------------
+    # -- target lookup -----------------------------------------------------------------------
 
     @handle_errors
     def GetTargetProfile(self, request, context):
-        signature = required(request, "signature")
-        tables = ("parse10m_treatment_effect", "tahoe_drug_effect")
-        scope = self.q.filters(tables[0], request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
-        self.q.check_any(tables, "signature", signature, where=scope)
-        lists = [self.q.top(context, request, table, message,
-                            self.q.filters(table, request, ("signature_type",)) + [("signature", "=", signature)],
-                            "activity_diff")
-                 for table, message in zip(tables, (pb.Parse10mTreatmentEffect, pb.TahoeDrugEffect))]
-        return pb.GetTargetProfileResponse(signature=signature, signature_type=signature_type(request),
-                                           top_cytokine_responses=lists[0], top_drug_responses=lists[1])
+        return self._target_profile(context, request, TARGET_PROFILE)
 
 
 def add_to_server(server, queries: TypedQueries) -> str:

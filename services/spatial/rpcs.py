@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from cytoatlas.requests import to_filters
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedQueries, TypedServicer, required, signature_type
+from cytoatlas.serving.typed_rpc import (
+    ProfilePart, TargetProfile, TypedQueries, TypedServicer, required,
+)
 from cytoatlas.spatial.v1 import spatial_service_pb2 as pb
 from cytoatlas.spatial.v1 import spatial_service_pb2_grpc as pb_grpc
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
@@ -14,6 +16,10 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SpatialService"].full_name
 CATALOG = "spatial_dataset_metadata"
 COORDINATES = "spatial_coordinates"
 POINT_ACTIVITY = "spatial_coordinate_activity"
+# GetTargetProfile: the tissues and niches where the signature is most active.
+TARGET_PROFILE = TargetProfile(pb.GetTargetProfileResponse, (
+    ProfilePart("top_tissues", "spatial_tissue_summary", pb.TissueSummary, "mean_activity"),
+    ProfilePart("top_niches", "spatial_neighborhood", pb.NeighborhoodActivity, "mean_niche_activity")))
 
 
 class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
@@ -101,18 +107,7 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
 
     @handle_errors
     def GetTargetProfile(self, request, context):
-        signature = required(request, "signature")
-        tissues, niches = "spatial_tissue_summary", "spatial_neighborhood"
-        scope = self.q.filters(tissues, request, ("signature_type",))  # first: a bad type is INVALID_ARGUMENT
-        self.q.check_any((tissues, niches), "signature", signature, where=scope)
-        where = [("signature", "=", signature)]
-        return pb.GetTargetProfileResponse(
-            signature=signature, signature_type=signature_type(request),
-            top_tissues=self.q.top(context, request, tissues, pb.TissueSummary,
-                                   self.q.filters(tissues, request, ("signature_type",)) + where, "mean_activity"),
-            top_niches=self.q.top(context, request, niches, pb.NeighborhoodActivity,
-                                  self.q.filters(niches, request, ("signature_type",)) + where,
-                                  "mean_niche_activity"))
+        return self._target_profile(context, request, TARGET_PROFILE)
 
 
 def add_to_server(server, queries: TypedQueries) -> str:

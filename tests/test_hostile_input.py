@@ -321,13 +321,14 @@ def test_int_encoding_helper():
 # -- the typed domain RPCs: hostile values generated for every field of every request ---------
 
 def typed_methods(domain: str):
-    """(method path, request class) for every RPC of the domain's typed service."""
+    """(method path, request class) for every RPC of every typed service the domain serves."""
     import importlib
 
-    from google.protobuf import message_factory
+    from google.protobuf import descriptor_pool, message_factory
 
-    module = importlib.import_module(f"cytoatlas.{domain}.v1.{domain}_service_pb2")
-    for service in module.DESCRIPTOR.services_by_name.values():
+    module = importlib.import_module(f"services.{domain}.rpcs")
+    for typed in module.SERVICES:
+        service = descriptor_pool.Default().FindServiceByName(typed.name)
         for method in service.methods:
             assert not method.server_streaming and not method.client_streaming
             yield f"/{service.full_name}/{method.name}", message_factory.GetMessageClass(method.input_type)

@@ -66,9 +66,9 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     token = (security.TokenCheck(settings.auth_token, security.exempt_prefixes(settings))
              if settings.auth_token else None)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    # The domain's typed API (services/<domain>/rpcs.py), beside the generic TableService.
-    typed = importlib.import_module(f"services.{domain}.rpcs")
-    names = (TABLE_SERVICE, typed.SERVICE_NAME)
+    # The domain's typed services (services/<domain>/rpcs.py SERVICES), beside the generic TableService.
+    typed = importlib.import_module(f"services.{domain}.rpcs").SERVICES
+    names = (TABLE_SERVICE, *(service.name for service in typed))
 
     def report(serving: bool) -> None:  # SERVING only while a verified file is open
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -88,7 +88,9 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_workers)
     add_to_server(TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    typed.add_to_server(server, TypedQueries(domain, settings, files.current))
+    queries = TypedQueries(domain, settings, files.current)
+    for service in typed:
+        service.register(service.servicer(queries), server)
     reflection.enable_server_reflection(names + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.resolved_port(domain)}"
     try:

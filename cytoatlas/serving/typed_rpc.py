@@ -53,6 +53,21 @@ def required(request, field: str) -> str:
 
 
 @dataclass(frozen=True)
+class TypedService:
+    """One typed gRPC service a domain serves: its full name (for health and reflection), the
+    generated function that registers a servicer, and the servicer class."""
+
+    name: str
+    register: Callable
+    servicer: type
+
+    @classmethod
+    def of(cls, pb_module, pb_grpc_module, service: str, servicer: type) -> "TypedService":
+        return cls(pb_module.DESCRIPTOR.services_by_name[service].full_name,
+                   getattr(pb_grpc_module, f"add_{service}Servicer_to_server"), servicer)
+
+
+@dataclass(frozen=True)
 class ProfilePart:
     """One list of a GetTargetProfile answer: the response field, the table it comes from, the row
     message, and the column whose descending order ranks the rows."""

@@ -8,11 +8,10 @@ from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
-    ProfilePart, TargetProfile, TypedQueries, TypedServicer, required,
+    ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AtlasService"].full_name
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
 CELL_TYPE_TABLES = {"CIMA": "cima_celltype", "Inflammation": "inflammation_celltype",
@@ -93,7 +92,5 @@ def single_cell_page_size(limit: int) -> int:
     return limit if limit < 0 else min(limit or SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT)
 
 
-def add_to_server(server, queries: TypedQueries) -> str:
-    """Register the servicer; return its full name for health and reflection."""
-    pb_grpc.add_AtlasServiceServicer_to_server(AtlasServicer(queries), server)
-    return SERVICE_NAME
+# The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
+SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer),)

@@ -8,10 +8,9 @@ from cytoatlas.perturbation.v1 import perturbation_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.compiler import Pivot
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
-    ProfilePart, TargetProfile, TypedQueries, TypedServicer, signature_type,
+    ProfilePart, TargetProfile, TypedService, TypedServicer, signature_type,
 )
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PerturbationService"].full_name
 CONTROL_DRUG = "DMSO_TF"  # Tahoe's vehicle control: not a drug in lists and profiles
 NOT_CONTROL = [("drug", "!=", CONTROL_DRUG)]
 HEATMAP = "parse10m_cytokine_heatmap"
@@ -171,7 +170,5 @@ class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
         return self._target_profile(context, request, TARGET_PROFILE)
 
 
-def add_to_server(server, queries: TypedQueries) -> str:
-    """Register the servicer; return its full name for health and reflection."""
-    pb_grpc.add_PerturbationServiceServicer_to_server(PerturbationServicer(queries), server)
-    return SERVICE_NAME
+# The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
+SERVICES = (TypedService.of(pb, pb_grpc, "PerturbationService", PerturbationServicer),)

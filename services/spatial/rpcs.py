@@ -6,13 +6,12 @@ from __future__ import annotations
 from cytoatlas.requests import to_filters
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
-    ProfilePart, TargetProfile, TypedQueries, TypedServicer, required,
+    ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.spatial.v1 import spatial_service_pb2 as pb
 from cytoatlas.spatial.v1 import spatial_service_pb2_grpc as pb_grpc
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SpatialService"].full_name
 CATALOG = "spatial_dataset_metadata"
 COORDINATES = "spatial_coordinates"
 POINT_ACTIVITY = "spatial_coordinate_activity"
@@ -110,7 +109,5 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
         return self._target_profile(context, request, TARGET_PROFILE)
 
 
-def add_to_server(server, queries: TypedQueries) -> str:
-    """Register the servicer; return its full name for health and reflection."""
-    pb_grpc.add_SpatialServiceServicer_to_server(SpatialServicer(queries), server)
-    return SERVICE_NAME
+# The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
+SERVICES = (TypedService.of(pb, pb_grpc, "SpatialService", SpatialServicer),)

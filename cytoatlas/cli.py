@@ -62,7 +62,9 @@ def cmd_serve(args) -> int:
 def _router(args):
     from cytoatlas.client import Router
 
-    return Router({d: getattr(args, f"{d}_addr") for d in DOMAINS if getattr(args, f"{d}_addr")})
+    # The command is its own process: large results may reuse heap buffers (cytoatlas/memory.py).
+    return Router({d: getattr(args, f"{d}_addr") for d in DOMAINS if getattr(args, f"{d}_addr")},
+                  keep_large_buffers=True)
 
 
 def cmd_tables(args) -> int:

@@ -10,6 +10,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,3 +137,19 @@ def health_status(address: str, service: str = "", credentials=None, timeout: fl
         status = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
     return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+
+def closed_address() -> str:
+    """A loopback address with nothing listening: bound, noted and closed again."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def metrics_port(service: ServiceProcess, timeout: float = 30) -> int:
+    """The /metrics port a service started with `--metrics-port 0` logged."""
+    deadline = time.monotonic() + timeout
+    while not (match := re.search(r"metrics on http://[\d.]+:(\d+)/metrics", service.log.read_text())):
+        assert time.monotonic() < deadline, service.log.read_text()
+        time.sleep(0.05)
+    return int(match.group(1))

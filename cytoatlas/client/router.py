@@ -7,6 +7,7 @@ service is down.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pathlib
@@ -19,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
+from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
 from cytoatlas.requests import to_aggregates, to_filters, to_order_by
@@ -69,9 +71,14 @@ class Router:
     def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
                  channel_options: Sequence[tuple[str, object]] = (), tls_ca: str | None = None,
                  tls_cert: str | None = None, tls_key: str | None = None, token: str | None = None,
-                 keep_large_buffers: bool = False):
+                 keep_large_buffers: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS):
         """tls_ca / tls_cert+tls_key / token: TLS, mutual TLS, bearer token (default: the
         CYTOATLAS_CLIENT_* environment, see transport.py); plaintext when none is set.
+
+        timeout: seconds each call (each page of a query) may take, retries and waits included.
+        max_attempts: attempts per call when the service refuses it as busy (RESOURCE_EXHAUSTED
+        with a RetryInfo delay, or gRPC's "every worker is busy"); the Router waits the hinted
+        delay with jitter between attempts (cytoatlas/client/retry.py). 1 = never ask again.
 
         keep_large_buffers: raise this process's glibc mmap/trim thresholds (cytoatlas.memory) so
         the ~1.5 MB buffers of large results are reused from the heap instead of mmapped per
@@ -80,6 +87,7 @@ class Router:
         self.addresses = {**addresses_from_env(), **(addresses or {})}
         transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
         self.timeout = timeout
+        self._retry = Retry(max_attempts)
         if keep_large_buffers:
             memory.keep_large_buffers()
         # Query streams are read on the calling thread, not handed over from the channel's
@@ -103,8 +111,10 @@ class Router:
     def discover(self) -> dict[str, str]:
         """Ask every service for its tables (in parallel); return table -> domain."""
         def list_tables(domain):
+            list_call = self._stubs[domain].ListTables
             try:
-                return domain, self._stubs[domain].ListTables(pb.ListTablesRequest(), timeout=10).tables, None
+                listed = self._retry.call(lambda t: list_call(pb.ListTablesRequest(), timeout=t), 10)
+                return domain, listed.tables, None
             except grpc.RpcError as err:
                 return domain, (), from_rpc_error(err, domain, self.addresses[domain])
 
@@ -175,15 +185,27 @@ class Router:
             request.page_token = last.next_page_token
 
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, pb.QueryResponse]:
-        """One page. gRPC's retry policy cannot retry a stream that broke after its first message
-        (a replica killed mid-answer); a page is a pure read, so it is asked for once more, and
-        round_robin sends that call to another replica."""
-        for attempt in (1, 2):
+        """One page, asked again as retry.py says. A call that fails before its first message has
+        had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
+        a stream that broke after its first message (a replica killed mid-answer); a page is a pure
+        read, so it is asked for once more (StreamBroken), and round_robin sends that call to
+        another replica."""
+        query = self._query[domain]
+
+        def attempt(timeout):
+            messages = query(request, timeout=timeout)
+            first = next(messages, None)  # a refusal or an unreachable service raises here
             try:
-                return decode_arrow(self._query[domain](request, timeout=self.timeout))
+                return decode_arrow(messages if first is None else itertools.chain((first,), messages))
             except grpc.RpcError as err:
-                if attempt == 2 or err.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise from_rpc_error(err, domain, self.addresses[domain]) from None
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    raise StreamBroken(err) from None
+                raise
+
+        try:
+            return self._retry.call(attempt, self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, domain, self.addresses[domain]) from None
 
     # -- cross-domain ------------------------------------------------------------------------
 
@@ -193,7 +215,7 @@ class Router:
         from cytoatlas.client.target import target_profile
 
         return target_profile(self._channels, self.addresses, signature, signature_type, top_n,
-                              timeout=self.timeout)
+                              timeout=self.timeout, retry=self._retry)
 
     # -- operations --------------------------------------------------------------------------
 
@@ -209,8 +231,9 @@ class Router:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
     def _call(self, domain: str, method: str, request):
+        unary = getattr(self._stubs[domain], method)
         try:
-            return getattr(self._stubs[domain], method)(request, timeout=self.timeout)
+            return self._retry.call(lambda timeout: unary(request, timeout=timeout), self.timeout)
         except grpc.RpcError as err:
             raise from_rpc_error(err, domain, self.addresses[domain]) from None
 

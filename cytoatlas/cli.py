@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         for d in DOMAINS:
             p.add_argument(f"--{d}-addr", help=f"host:port of the {d} service "
-                           f"[env CYTOATLAS_{d.upper()}_ADDR; default localhost:{config.DEFAULT_PORTS[d]}]")
+                           f"[env CYTOATLAS_{d.upper()}_ADDR; default 127.0.0.1:{config.DEFAULT_PORTS[d]}]")
         p.set_defaults(func=func)
         return p
 

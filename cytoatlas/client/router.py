@@ -29,8 +29,10 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
 DOMAINS = ("atlas", "perturbation", "spatial")
-DEFAULT_ADDRESSES = {"atlas": "localhost:50051", "perturbation": "localhost:50052",
-                     "spatial": "localhost:50053"}
+# Where `cytoatlas serve` listens by default (its --host is 127.0.0.1). Not `localhost`: that
+# resolves to ::1 first, where no service listens, so one of its two addresses always failed.
+DEFAULT_ADDRESSES = {"atlas": "127.0.0.1:50051", "perturbation": "127.0.0.1:50052",
+                     "spatial": "127.0.0.1:50053"}
 SERVICE_CONFIG = (pathlib.Path(__file__).resolve().parents[2] / "protos" / "cytoatlas" / "table" / "v1"
                   / "table_grpc_service_config.json")
 QUERY_METHOD = f"/{pb.DESCRIPTOR.services_by_name['TableService'].full_name}/Query"
@@ -116,7 +118,7 @@ class Router:
                 listed = self._retry.call(lambda t: list_call(pb.ListTablesRequest(), timeout=t), 10)
                 return domain, listed.tables, None
             except grpc.RpcError as err:
-                return domain, (), from_rpc_error(err, domain, self.addresses[domain])
+                return domain, (), from_rpc_error(err, domain, self.addresses[domain], timeout=10)
 
         owners, tables, down = {}, {}, {}
         with ThreadPoolExecutor(len(self._stubs)) as pool:
@@ -138,9 +140,12 @@ class Router:
         owner = _spec_owner(table)
         if owner in self._down:
             error = self._down[owner]
-            raise ServiceUnavailable(f"table {table!r} belongs to the {owner} service at "
-                                     f"{self.addresses[owner]}, which is unavailable: {error}",
-                                     code=error.code, service=owner, address=self.addresses[owner])
+            if isinstance(error, ServiceUnavailable):
+                raise error.for_table(table)
+            raise ServiceUnavailable(f"table {table!r} belongs to the {owner} service at {self.addresses[owner]}, "
+                                     f"which did not list its tables: {error}", code=error.code,
+                                     reason=error.reason, metadata=error.metadata, service=owner,
+                                     address=self.addresses[owner])
         known = list(self._owners) + [t for d in self._down for t in _spec_tables(d)]
         raise TableNotFound(table, close_matches(table, known))
 
@@ -205,7 +210,7 @@ class Router:
         try:
             return self._retry.call(attempt, self.timeout)
         except grpc.RpcError as err:
-            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=self.timeout) from None
 
     # -- cross-domain ------------------------------------------------------------------------
 
@@ -227,7 +232,7 @@ class Router:
         try:
             status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
         except grpc.RpcError as err:
-            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=5) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
     def _call(self, domain: str, method: str, request):
@@ -235,7 +240,7 @@ class Router:
         try:
             return self._retry.call(lambda timeout: unary(request, timeout=timeout), self.timeout)
         except grpc.RpcError as err:
-            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=self.timeout) from None
 
     def close(self) -> None:
         for channel in self._channels.values():

@@ -75,7 +75,7 @@ def target_profile(channels: dict[str, grpc.Channel], addresses: dict[str, str],
         try:
             return domain, retry.call(lambda t: get_target_profile(request, timeout=t), timeout), None
         except grpc.RpcError as err:
-            return domain, None, from_rpc_error(err, domain, addresses[domain])
+            return domain, None, from_rpc_error(err, domain, addresses[domain], timeout=timeout)
 
     profile = TargetProfile(signature, signature_type or "CytoSig")
     with ThreadPoolExecutor(len(_SERVICES)) as pool:

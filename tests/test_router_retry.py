@@ -109,7 +109,8 @@ class FakeTime:
 
 
 def run(errors, *, timeout=300.0, max_attempts=10, factor=1.0):
-    """Retry.call over an attempt that raises `errors` in turn, then answers; (result or error, waits, timeouts)."""
+    """Retry.call over an attempt that raises `errors` in turn, then answers (jitter factor fixed):
+    (the answer or the error raised, the waits, the timeout each attempt was given)."""
     fake, given, errors = FakeTime(), [], list(errors)
 
     def attempt(seconds_left):

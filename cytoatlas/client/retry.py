@@ -2,12 +2,14 @@
 
 A service at its `--max-queries` limit refuses a query at once with RESOURCE_EXHAUSTED and a
 google.rpc.RetryInfo delay. The Router waits that delay times a random factor in [0.5, 1.5)
-(so callers refused together do not come back together), growing 1.5x per attempt, and asks
-again; it never sleeps past the call's deadline and makes at most `max_attempts` attempts, then
+(so callers refused together do not come back together), the delay growing 1.5x per refusal up to
+MAX_DELAY, and asks again; it never sleeps past the call's deadline and makes at most `max_attempts` attempts, then
 raises the server's last error. What is retried:
 
 - RESOURCE_EXHAUSTED with RetryInfo: the server said a retry later will work (AIP-193). Except an
-  ErrorInfo limit in NEVER_RETRIED, which no retry can fix.
+  ErrorInfo limit in NEVER_RETRIED, which no retry can fix. The server also sends RetryInfo with
+  a query over its DuckDB memory limit (limit "duckdb_memory_limit"), so that one is retried too:
+  it may fit once the queries running beside it end.
 - gRPC's own refusal when every worker thread is busy (`maximum_concurrent_rpcs`): the same
   overload one layer down, but gRPC sends no hint, so BUSY_DELAY stands in for one. It is told
   from other hint-less RESOURCE_EXHAUSTED by its text and the missing ErrorInfo (every CytoAtlas

@@ -68,7 +68,12 @@ def decode_arrow(messages: Iterable[pb.QueryResponse | wire.QueryResponseView]
 
 
 class Router:
-    """Routes table queries to the atlas, perturbation and spatial services."""
+    """Routes table queries to the atlas, perturbation and spatial services.
+
+    A call a busy service refuses (RESOURCE_EXHAUSTED with a retry hint) is asked again after the
+    hinted delay, within `timeout` and `max_attempts` (retry.py); one that finds a replica gone is
+    moved to another by gRPC's retry policy (table_grpc_service_config.json). A service that is
+    down fails a call in ~0.15 s with ServiceUnavailable."""
 
     def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
                  channel_options: Sequence[tuple[str, object]] = (), tls_ca: str | None = None,

@@ -170,7 +170,7 @@ def main() -> int:
                               "json": [sys.executable, "-m", "bench.json_server", str(db)]}.items():
             servers.append(start(name, command))
         (_, address), (_, flight_address), (_, json_address) = servers
-        router = Router({"perturbation": address})
+        router = Router({"perturbation": address}, keep_large_buffers=True)  # as before it was opt-in
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = pb_grpc.TableServiceStub(channel)
         flight_client = flight.FlightClient(f"grpc://{flight_address}")

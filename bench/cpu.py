@@ -46,7 +46,7 @@ def main() -> int:
     service, address = start("cpu-service", serve_command(db, f"{capacity_flags(16)} {args.serve_args}"))
     peer, flight_address = start("cpu-flight", [sys.executable, "-m", "bench.flight_server", str(db)])
     try:
-        router = Router({"perturbation": address})
+        router = Router({"perturbation": address}, keep_large_buffers=True)  # as before it was opt-in
         client = flight.FlightClient(f"grpc://{flight_address}")
         ways = {"in-process": (None, lambda w, l: con.sql(**sql_for(w, l)).to_arrow_table()),
                 "router": (service.pid, lambda w, l: router.query(TABLE, where=w, limit=l or None)),

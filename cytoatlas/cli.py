@@ -62,7 +62,9 @@ def cmd_serve(args) -> int:
 def _router(args):
     from cytoatlas.client import Router
 
-    return Router({d: getattr(args, f"{d}_addr") for d in DOMAINS if getattr(args, f"{d}_addr")})
+    # The command is its own process: large results may reuse heap buffers (cytoatlas/memory.py).
+    return Router({d: getattr(args, f"{d}_addr") for d in DOMAINS if getattr(args, f"{d}_addr")},
+                  keep_large_buffers=True)
 
 
 def cmd_tables(args) -> int:
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         for d in DOMAINS:
             p.add_argument(f"--{d}-addr", help=f"host:port of the {d} service "
-                           f"[env CYTOATLAS_{d.upper()}_ADDR; default localhost:{config.DEFAULT_PORTS[d]}]")
+                           f"[env CYTOATLAS_{d.upper()}_ADDR; default 127.0.0.1:{config.DEFAULT_PORTS[d]}]")
         p.set_defaults(func=func)
         return p
 

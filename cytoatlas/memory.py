@@ -5,9 +5,10 @@ received by the client). glibc serves allocations that size with mmap, so each o
 page-faulted in, zeroed and unmapped again: 27 ms of CPU per 67 MB copied, against 4.7 ms when
 the memory is reused from the heap (bench/, 1M rows). Raising the mmap threshold to 64 MiB and
 the trim threshold to 256 MiB keeps that memory in the heap for reuse; a process then holds at
-most ~256 MiB of freed heap. The server sets it at start, the Router when it is created. Left
-alone when MALLOC_MMAP_THRESHOLD_ is set (the operator decided) or when the C library is not
-glibc (no such setting).
+most ~256 MiB of freed heap. The server sets it at start; a Router only when asked
+(`Router(keep_large_buffers=True)`, as the `cytoatlas` CLI and the benchmark do), since it applies
+to the whole host process. Left alone when MALLOC_MMAP_THRESHOLD_ is set (the operator decided) or
+when the C library is not glibc (no such setting).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,3 +159,19 @@ def request_log(log: pathlib.Path, rpc: str | None = None) -> list[dict]:
 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     return [line for line in lines if rpc is None or line["rpc"] == rpc]
+
+
+def closed_address() -> str:
+    """A loopback address with nothing listening: bound, noted and closed again."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def metrics_port(service: ServiceProcess, timeout: float = 30) -> int:
+    """The /metrics port a service started with `--metrics-port 0` logged."""
+    deadline = time.monotonic() + timeout
+    while not (match := re.search(r"metrics on http://[\d.]+:(\d+)/metrics", service.log.read_text())):
+        assert time.monotonic() < deadline, service.log.read_text()
+        time.sleep(0.05)
+    return int(match.group(1))

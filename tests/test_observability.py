@@ -1,6 +1,5 @@
 """Metrics and request logs of a real service: scrape /metrics before and after real queries."""
 
-import re
 import time
 import urllib.request
 
@@ -11,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cytoatlas.client import Router
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import ServiceProcess, request_log
+from tests.conftest import ServiceProcess, metrics_port, request_log
 
 TABLE = "spatial_tissue_summary"
 
@@ -22,11 +21,7 @@ def observed(built, tmp_path_factory):
     log = tmp_path_factory.mktemp("observed") / "spatial.log"
     service = ServiceProcess("spatial", built["spatial"], log, "--metrics-port", "0")
     service.wait_listening()
-    deadline = time.monotonic() + 30
-    while not (match := re.search(r"metrics on http://[\d.]+:(\d+)/metrics", log.read_text())):
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    yield service, int(match.group(1))
+    yield service, metrics_port(service)
     service.stop()
 
 

@@ -7,6 +7,7 @@ service is down.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pathlib
@@ -19,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
+from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
 from cytoatlas.domains import DOMAINS as SPECS
@@ -28,8 +30,10 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
 DOMAINS = ("atlas", "perturbation", "spatial")
-DEFAULT_ADDRESSES = {"atlas": "localhost:50051", "perturbation": "localhost:50052",
-                     "spatial": "localhost:50053"}
+# Where `cytoatlas serve` listens by default (its --host is 127.0.0.1). Not `localhost`: that
+# resolves to ::1 first, where no service listens, so one of its two addresses always failed.
+DEFAULT_ADDRESSES = {"atlas": "127.0.0.1:50051", "perturbation": "127.0.0.1:50052",
+                     "spatial": "127.0.0.1:50053"}
 SERVICE_CONFIG = (pathlib.Path(__file__).resolve().parents[2] / "protos" / "cytoatlas" / "table" / "v1"
                   / "table_grpc_service_config.json")
 QUERY_METHOD = f"/{pb.DESCRIPTOR.services_by_name['TableService'].full_name}/Query"
@@ -65,17 +69,35 @@ def decode_arrow(messages: Iterable[pb.QueryResponse | wire.QueryResponseView]
 
 
 class Router:
-    """Routes table queries to the atlas, perturbation and spatial services."""
+    """Routes table queries to the atlas, perturbation and spatial services.
+
+    A call a busy service refuses (RESOURCE_EXHAUSTED with a retry hint) is asked again after the
+    hinted delay, within `timeout` and `max_attempts` (retry.py); one that finds a replica gone is
+    moved to another by gRPC's retry policy (table_grpc_service_config.json). A service that is
+    down fails a call in ~0.15 s with ServiceUnavailable."""
 
     def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
                  channel_options: Sequence[tuple[str, object]] = (), tls_ca: str | None = None,
-                 tls_cert: str | None = None, tls_key: str | None = None, token: str | None = None):
+                 tls_cert: str | None = None, tls_key: str | None = None, token: str | None = None,
+                 keep_large_buffers: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS):
         """tls_ca / tls_cert+tls_key / token: TLS, mutual TLS, bearer token (default: the
-        CYTOATLAS_CLIENT_* environment, see transport.py); plaintext when none is set."""
+        CYTOATLAS_CLIENT_* environment, see transport.py); plaintext when none is set.
+
+        timeout: seconds each call (each page of a query) may take, retries and waits included.
+        max_attempts: attempts per call when the service refuses it as busy (RESOURCE_EXHAUSTED
+        with a RetryInfo delay, or gRPC's "every worker is busy"); the Router waits the hinted
+        delay with jitter between attempts (cytoatlas/client/retry.py). 1 = never ask again.
+
+        keep_large_buffers: raise this process's glibc mmap/trim thresholds (cytoatlas.memory) so
+        the ~1.5 MB buffers of large results are reused from the heap instead of mmapped per
+        message (~20 ms less CPU per 67 MB received). Off by default: it changes malloc for the
+        whole host process, which is the host's decision; the CLI and the benchmark turn it on."""
         self.addresses = {**addresses_from_env(), **(addresses or {})}
         transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
         self.timeout = timeout
-        memory.keep_large_buffers()  # large pages: reuse heap memory, not mmap per message
+        self._retry = Retry(max_attempts)
+        if keep_large_buffers:
+            memory.keep_large_buffers()
         # Query streams are read on the calling thread, not handed over from the channel's
         # polling thread: ~0.2 ms less CPU per call (bench/), the most point queries can spare.
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -97,10 +119,12 @@ class Router:
     def discover(self) -> dict[str, str]:
         """Ask every service for its tables (in parallel); return table -> domain."""
         def list_tables(domain):
+            list_call = self._stubs[domain].ListTables
             try:
-                return domain, self._stubs[domain].ListTables(pb.ListTablesRequest(), timeout=10).tables, None
+                listed = self._retry.call(lambda t: list_call(pb.ListTablesRequest(), timeout=t), 10)
+                return domain, listed.tables, None
             except grpc.RpcError as err:
-                return domain, (), from_rpc_error(err, domain, self.addresses[domain])
+                return domain, (), from_rpc_error(err, domain, self.addresses[domain], timeout=10)
 
         owners, tables, down = {}, {}, {}
         with ThreadPoolExecutor(len(self._stubs)) as pool:
@@ -122,9 +146,12 @@ class Router:
         owner = _spec_owner(table)
         if owner in self._down:
             error = self._down[owner]
-            raise ServiceUnavailable(f"table {table!r} belongs to the {owner} service at "
-                                     f"{self.addresses[owner]}, which is unavailable: {error}",
-                                     code=error.code, service=owner, address=self.addresses[owner])
+            if isinstance(error, ServiceUnavailable):
+                raise error.for_table(table)
+            raise ServiceUnavailable(f"table {table!r} belongs to the {owner} service at {self.addresses[owner]}, "
+                                     f"which did not list its tables: {error}", code=error.code,
+                                     reason=error.reason, metadata=error.metadata, service=owner,
+                                     address=self.addresses[owner])
         known = list(self._owners) + [t for d in self._down for t in _spec_tables(d)]
         raise TableNotFound(table, close_matches(table, known))
 
@@ -169,15 +196,27 @@ class Router:
             request.page_token = last.next_page_token
 
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, pb.QueryResponse]:
-        """One page. gRPC's retry policy cannot retry a stream that broke after its first message
-        (a replica killed mid-answer); a page is a pure read, so it is asked for once more, and
-        round_robin sends that call to another replica."""
-        for attempt in (1, 2):
+        """One page, asked again as retry.py says. A call that fails before its first message has
+        had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
+        a stream that broke after its first message (a replica killed mid-answer); a page is a pure
+        read, so it is asked for once more (StreamBroken), and round_robin sends that call to
+        another replica."""
+        query = self._query[domain]
+
+        def attempt(timeout):
+            messages = query(request, timeout=timeout)
+            first = next(messages, None)  # a refusal or an unreachable service raises here
             try:
-                return decode_arrow(self._query[domain](request, timeout=self.timeout))
+                return decode_arrow(messages if first is None else itertools.chain((first,), messages))
             except grpc.RpcError as err:
-                if attempt == 2 or err.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise from_rpc_error(err, domain, self.addresses[domain]) from None
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    raise StreamBroken(err) from None
+                raise
+
+        try:
+            return self._retry.call(attempt, self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=self.timeout) from None
 
     # -- cross-domain ------------------------------------------------------------------------
 
@@ -187,7 +226,7 @@ class Router:
         from cytoatlas.client.target import target_profile
 
         return target_profile(self._channels, self.addresses, signature, signature_type, top_n,
-                              timeout=self.timeout)
+                              timeout=self.timeout, retry=self._retry)
 
     # -- operations --------------------------------------------------------------------------
 
@@ -199,14 +238,15 @@ class Router:
         try:
             status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
         except grpc.RpcError as err:
-            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=5) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
     def _call(self, domain: str, method: str, request):
+        unary = getattr(self._stubs[domain], method)
         try:
-            return getattr(self._stubs[domain], method)(request, timeout=self.timeout)
+            return self._retry.call(lambda timeout: unary(request, timeout=timeout), self.timeout)
         except grpc.RpcError as err:
-            raise from_rpc_error(err, domain, self.addresses[domain]) from None
+            raise from_rpc_error(err, domain, self.addresses[domain], timeout=self.timeout) from None
 
     def close(self) -> None:
         for channel in self._channels.values():

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from cytoatlas.atlas.v1 import atlas_service_pb2, atlas_service_pb2_grpc
 from cytoatlas.client.errors import CytoAtlasError, from_rpc_error
+from cytoatlas.client.retry import Retry
 from cytoatlas.perturbation.v1 import perturbation_service_pb2, perturbation_service_pb2_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
 
@@ -61,16 +62,20 @@ class TargetProfile:
 
 
 def target_profile(channels: dict[str, grpc.Channel], addresses: dict[str, str], signature: str,
-                   signature_type: str = "", top_n: int = 0, timeout: float | None = 30.0) -> TargetProfile:
-    """Ask the three services in parallel where `signature` is most active."""
+                   signature_type: str = "", top_n: int = 0, timeout: float | None = 30.0,
+                   retry: Retry | None = None) -> TargetProfile:
+    """Ask the three services in parallel where `signature` is most active; a busy service is
+    asked again as `retry` says (the Router's; default: retry.py's defaults)."""
+    retry = retry or Retry()
 
     def ask(domain: str):
         module, stub = _SERVICES[domain]
         request = module.GetTargetProfileRequest(signature=signature, signature_type=signature_type, top_n=top_n)
+        get_target_profile = stub(channels[domain]).GetTargetProfile
         try:
-            return domain, stub(channels[domain]).GetTargetProfile(request, timeout=timeout), None
+            return domain, retry.call(lambda t: get_target_profile(request, timeout=t), timeout), None
         except grpc.RpcError as err:
-            return domain, None, from_rpc_error(err, domain, addresses[domain])
+            return domain, None, from_rpc_error(err, domain, addresses[domain], timeout=timeout)
 
     profile = TargetProfile(signature, signature_type or "CytoSig")
     with ThreadPoolExecutor(len(_SERVICES)) as pool:

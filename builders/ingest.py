@@ -10,7 +10,9 @@ becomes NULL (DOMAIN.md decision 6) and signature types get their canonical spel
 JSON whose records sit inside an object (json_layout "data" or "dict_of_lists") is first split,
 in one parse, into one plain array-of-records file per array in the build's scratch directory:
 DuckDB reads an array of records in parallel, but transforms one huge object on one thread,
-several times slower. From there every JSON source is read the same way.
+several times slower. From there every JSON source is read the same way. A JSON shape no layout
+describes is turned into records by the table's own `source_sql` (DuckDB's JSON functions); a
+file DuckDB cannot read at all comes through the table's `reader` (Arrow batches, streamed).
 
 Nothing here runs on the happy path except that one scan. Only when DuckDB rejects a value, or a
 check on the built table fails, does a `TableSource` re-read its files with positions, to say
@@ -18,12 +20,14 @@ exactly where the problem is. Positions are written as
   CSV      `line N`           (physical line; the header is line 1)
   JSON     `record $[i]`, `record $.data[i]`, `record $.<category>[i]`   (0-based array index)
   Parquet  `row N`            (1-based)
+  source_sql / reader  `record N`  (1-based, in the order the SQL or the reader yields records)
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,11 +110,16 @@ class TableSource:
     def __init__(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, files: list[SourceFile],
                  scratch: Path):
         self.con, self.spec, self.files, self.scratch = con, spec, files, scratch
-        self.layout = spec.json_layout if spec.format == "json" else None
-        if spec.format not in ("csv", "json", "parquet"):
-            raise SourceError(f"{spec.source}: unknown source format {spec.format!r} (csv, json, parquet)")
+        self.layout = spec.json_layout if spec.format == "json" and not spec.source_sql else None
+        if spec.format not in ("csv", "json", "parquet", "reader"):
+            raise SourceError(f"{spec.source}: unknown source format {spec.format!r} (csv, json, parquet, reader)")
         if self.layout not in (None, "records", "data", "dict_of_lists"):
             raise SourceError(f"{spec.source}: unknown json_layout {self.layout!r}")
+        if spec.format == "reader" and not spec.reader:
+            raise SourceError(f"{spec.source}: format 'reader' needs the table's `reader` (module:function)")
+        # Sources read through a query of ours rather than a DuckDB reader of the file itself.
+        self.queried = bool(spec.source_sql) or spec.format == "reader"
+        self._readers: dict[str, object] = {}  # registered view name -> the reader's batches
         self._found: dict[int, list[str]] = {}  # file index -> source columns, in file order
         self._arrays: dict[int, list[tuple[str | None, Path]]] = {}  # JSON: (key, array-of-records file)
         self._delim: dict[int, str] = {}
@@ -122,6 +131,8 @@ class TableSource:
     # --- inspection ---------------------------------------------------------------------------
 
     def _inspect(self, i: int, f: SourceFile) -> list[str]:
+        if self.queried:
+            return self._query_columns(i, f)
         if self.spec.format == "csv":
             return self._csv_header(i, f)
         if self.spec.format == "parquet":
@@ -130,6 +141,39 @@ class TableSource:
             except duckdb.Error as exc:
                 raise SourceError(f"{f.rel}: not a readable Parquet file: {first_line(exc)}") from None
         return self._json_keys(i, f)
+
+    def _query_columns(self, i: int, f: SourceFile) -> list[str]:
+        """The columns the table's source_sql or reader yields for this file."""
+        if self.spec.format == "reader":
+            return list(self._read(f).schema.names)
+        try:
+            return self.con.sql(f"SELECT * FROM {self._query_source(i, f)} LIMIT 0").columns
+        except duckdb.Error as exc:
+            raise SourceError(f"{f.rel}: the table's source_sql cannot read it: {first_line(exc)}") from None
+
+    def _read(self, f: SourceFile):
+        """A new pyarrow.RecordBatchReader over the file from the table's reader function."""
+        module, _, function = self.spec.reader.partition(":")
+        read = getattr(importlib.import_module(module), function)
+        try:
+            return read(f.path)
+        except SourceError:
+            raise
+        except Exception as exc:  # the reader's own complaint about the file
+            raise SourceError(f"{f.rel}: {first_line(exc)}") from None
+
+    def _query_source(self, i: int, f: SourceFile) -> str:
+        """FROM clause of the records of file `i` when its table reads them through a query. A
+        reader's batches can be read once: each statement gets a fresh reader, registered by name."""
+        if self.spec.format == "reader":
+            name = f"__reader_{self.spec.name}_{i}_{len(self._readers)}"
+            self._readers[name] = self._read(f)
+            self.con.register(name, self._readers[name])
+            return name
+        json = (f"read_json_objects({literal(str(f.path))}, format='auto', "
+                f"maximum_object_size={_object_size(f)})")
+        sql = self.spec.source_sql.replace("{json}", json).replace("{path}", literal(str(f.path)))
+        return f"({sql})"
 
     def _csv_header(self, i: int, f: SourceFile) -> list[str]:
         opener = gzip.open if f.path.suffix == ".gz" else open
@@ -183,10 +227,11 @@ class TableSource:
                               f"{tops[0][0].lower() if len(tops) == 1 else f'{len(tops)} values'}")
         keys = tops[0][1]
         if self.layout == "data":
-            if "data" not in keys:
-                raise SourceError(f"{f.rel}: expected an object whose 'data' key holds an array of records "
+            wanted = self.spec.json_key
+            if wanted not in keys:
+                raise SourceError(f"{f.rel}: expected an object whose '{wanted}' key holds an array of records "
                                   f"(json_layout 'data'); top-level keys: {', '.join(keys) or 'none'}")
-            keys = ["data"]
+            keys = [wanted]
         elif not keys:
             raise SourceError(f"{f.rel}: an empty object: no categories (json_layout 'dict_of_lists')")
         paths = ["$." + _json_string(k) for k in keys]
@@ -217,7 +262,7 @@ class TableSource:
                 mapping[col.name] = None  # filled from the file name / the category key
                 continue
             source_name = next((c for c in col.candidates if c in found), None)
-            if source_name is None and not col.fallback:
+            if source_name is None and not col.fallback and col.default is None:
                 missing.append(col.name if col.candidates == (col.name,)
                                else f"{col.name} (looked for {' or '.join(col.candidates)})")
             mapping[col.name] = source_name
@@ -251,6 +296,8 @@ class TableSource:
 
     def _parts(self, i: int, f: SourceFile, raw: bool) -> list[_Part]:
         mapping = self.mapping[i]
+        if self.queried:
+            return [_Part(None, self._query_source(i, f), "row_number() OVER ()")]
         if self.spec.format == "csv":
             wanted = {src: self.spec.column(name).type for name, src in mapping.items() if src}
             columns, seen = [], set()
@@ -282,13 +329,17 @@ class TableSource:
         value = self._own_value(i, f, col, part, raw)
         if col.fallback and not raw:
             fallback = self._own_value(i, f, self.spec.column(col.fallback), part, raw)
-            return fallback if value is None else f"COALESCE({value}, {fallback})"
+            value = fallback if value is None else f"COALESCE({value}, {fallback})"
+        if col.default is not None and not raw:
+            default = (literal(col.default) if isinstance(col.default, str) else repr(col.default))
+            default = f"CAST({default} AS {col.type})"
+            value = default if value is None else f"COALESCE({value}, {default})"
         return "NULL" if value is None else value
 
     def _own_value(self, i: int, f: SourceFile, col: Column, part: _Part, raw: bool) -> str | None:
         """The column's value from the source; None when the source has no such column."""
         src = self.mapping[i][col.name]
-        if src is None and col.fallback:
+        if src is None and (col.fallback or col.default is not None):
             return None
         if src is None:
             constant = part.label if col.name != self.spec.source_file_column else f.path.name
@@ -296,7 +347,7 @@ class TableSource:
         ref = quote(src)
         if raw:
             return ref
-        if self.spec.format == "parquet":
+        if self.spec.format == "parquet" or self.queried:
             ref = f"CAST({ref} AS {col.type})"
         return normalised(col, ref, self.spec.signature_types)
 
@@ -316,6 +367,8 @@ class TableSource:
             return Position(f, f"line {pos + 1}")
         if self.spec.format == "parquet":
             return Position(f, f"row {pos + 1}")
+        if self.queried:
+            return Position(f, f"record {pos}")
         return Position(f, f"record {_json_path(part)}[{pos}]")
 
     def locate(self, predicate: str, params: list | None = None, columns: tuple[str, ...] = (),
@@ -344,7 +397,7 @@ class TableSource:
                 return found
         if "CSV Error on Line" in text:
             return self._explain_csv(text)
-        if self.spec.format in ("json", "parquet"):
+        if self.spec.format in ("json", "parquet", "reader"):
             found = self._explain_type()
             if found:
                 return found
@@ -397,7 +450,7 @@ class TableSource:
         for col in self.spec.columns:
             if self.mapping[0].get(col.name) is None:  # filled from the file name / category
                 continue
-            checks.append((col, _bad_value(quote(col.name), col.type, self.spec.format == "json")))
+            checks.append((col, _bad_value(quote(col.name), col.type, self.spec.format == "json" and not self.queried)))
         if not checks:
             return None
         which = "CASE " + " ".join(f"WHEN {bad} THEN {literal(col.name)}" for col, bad in checks) + " END"

@@ -32,6 +32,9 @@ class Column:
     # Another column whose value stands in where the source has none (absent key, null value or
     # no such column at all): the real sources leave some key parts implicit.
     fallback: str | None = None
+    # A constant that stands in where the source has no value (no such column, or NULL), e.g.
+    # 'All' for a cell type the real file leaves implicit. Applied after `fallback`.
+    default: str | int | float | None = None
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -50,10 +53,21 @@ class TableSpec:
     key: tuple[str, ...]
     # Source path relative to the --source dir; may be a glob (files are concatenated).
     source: str | None = None
-    format: str = "csv"  # csv | json | parquet
-    # JSON layout: "records" (array of objects), "data" (object whose "data" key holds the
+    format: str = "csv"  # csv | json | parquet | reader
+    # JSON layout: "records" (array of objects), "data" (object whose `json_key` key holds the
     # records) or "dict_of_lists" (object of category -> records; the key becomes `category`).
     json_layout: str = "records"
+    json_key: str = "data"
+    # For JSON shapes no layout describes (records nested under several levels of keys, scalars
+    # and lists under keys, arrays inside records to explode): a DuckDB SELECT that turns the file
+    # into records with source-named columns. `{json}` stands for the file read as JSON values
+    # (one row, column `json`, per top-level value; the whole file for an object), `{path}` for
+    # the file's path as a SQL literal. Values are cast to the spec types like any source's.
+    source_sql: str | None = None
+    # format "reader": "module:function" called with the source file's Path, returning a
+    # pyarrow.RecordBatchReader of source-named columns (for sources DuckDB cannot read, such as
+    # the validation scatter SQLite). It is streamed into DuckDB, never held whole.
+    reader: str | None = None
     # For globbed sources: name of the column that receives the source file's base name.
     source_file_column: str | None = None
     # Derived tables have no source: SQL over tables built earlier in the same file.

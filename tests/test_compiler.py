@@ -169,6 +169,36 @@ def test_pivot_binds_filter_values_quotes_identifiers_and_checks_columns():
     assert "numeric" in info.value.message
 
 
+def test_pivot_orders_rows_and_columns_by_another_column_when_asked():
+    """Age bins sort by their lower bound ('10-20' before '5-10' as text, after it by bound)."""
+    import duckdb
+
+    from cytoatlas.serving.compiler import Pivot, compile_pivot
+
+    table = TableInfo(name="bins", domain="atlas", description="", row_count=6,
+                      columns=(ColumnInfo("sig", "VARCHAR", False, ""), ColumnInfo("bin", "VARCHAR", False, ""),
+                               ColumnInfo("bin_low", "DOUBLE", False, ""), ColumnInfo("v", "DOUBLE", True, ""),
+                               ColumnInfo("sig_rank", "BIGINT", False, "")),
+                      key_columns=("sig", "bin"))
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS served")
+    con.execute("CREATE TABLE served.main.bins AS SELECT * FROM (VALUES ('IL6', '10-20', 10.0, 1.0, 2), "
+                "('IL6', '5-10', 5.0, 2.0, 2), ('IL6', '20-30', 20.0, 3.0, 2), ('IFNG', '5-10', 5.0, 4.0, 1), "
+                "('IFNG', '10-20', 10.0, 5.0, 1)) AS t(sig, bin, bin_low, v, sig_rank)")
+    request = pb.QueryRequest(table="bins")
+
+    def matrix(pivot):
+        return [(r, c, v) for r, c, v in con.execute(compile_pivot(request, pivot, table, SETTINGS)[0]).fetchall()]
+
+    assert matrix(Pivot("sig", "bin", "v")) == [
+        ("IFNG", ["10-20", "20-30", "5-10"], [5.0, None, 4.0]), ("IL6", ["10-20", "20-30", "5-10"], [1.0, 3.0, 2.0])]
+    assert matrix(Pivot("sig", "bin", "v", row_order="sig_rank", column_order="bin_low")) == [
+        ("IFNG", ["5-10", "10-20", "20-30"], [4.0, 5.0, None]), ("IL6", ["5-10", "10-20", "20-30"], [2.0, 1.0, 3.0])]
+    assert [r for r, _, _ in matrix(Pivot("sig", "bin", "v", row_order="v"))] == ["IL6", "IFNG"]
+    with pytest.raises(ServiceError, match="bin_lo"):
+        compile_pivot(request, Pivot("sig", "bin", "v", column_order="bin_lo"), table, SETTINGS)
+
+
 def test_join_pages_over_both_keys_and_refuses_ambiguous_columns():
     from cytoatlas.serving.compiler import compile_join
 

@@ -283,20 +283,24 @@ def _order_by(order_by, table: TableInfo, orderable: set[str], grouped: bool) ->
 @dataclass(frozen=True)
 class Pivot:
     """A matrix view of a long table: one matrix row per `rows` value, one column per `columns`
-    value, each cell `function(value)` over the filtered rows that fall in it."""
+    value, each cell `function(value)` over the filtered rows that fall in it. Rows and columns
+    come in ascending order of their own values, or of `row_order` / `column_order` (another
+    column, e.g. an age bin's lower bound, whose smallest value in the row or column ranks it)."""
 
     rows: str
     columns: str
     value: str
     function: int = pb.AGGREGATE_FUNCTION_AVG
+    row_order: str | None = None
+    column_order: str | None = None
 
 
 def compile_pivot(request: pb.QueryRequest, pivot: Pivot, table: TableInfo,
                   settings: Settings) -> tuple[str, list]:
     """Pivot `request.table` (after `request.filters`) in DuckDB.
 
-    The result has one row per distinct `pivot.rows` value, ascending, with two lists aligned
-    across rows: `columns` (every distinct `pivot.columns` value, ascending) and `values` (the
+    The result has one row per distinct `pivot.rows` value, in order, with two lists aligned
+    across rows: `columns` (every distinct `pivot.columns` value, in order) and `values` (the
     cell values in that order, NULL where no row falls in a cell).
     """
     if request.group_by or request.aggregates or request.order_by or request.columns:
@@ -306,17 +310,21 @@ def compile_pivot(request: pb.QueryRequest, pivot: Pivot, table: TableInfo,
     where = [_filter_sql(f, i, table, settings, params) for i, f in enumerate(request.filters)]
     rows, columns = (_column(c, table, f"pivot.{n}").name for c, n in
                      ((pivot.rows, "rows"), (pivot.columns, "columns")))
+    row_order, column_order = (quote(_column(c, table, f"pivot.{n}").name) if c else None for c, n in
+                               ((pivot.row_order, "row_order"), (pivot.column_order, "column_order")))
     aggregate = pb.Aggregate(function=pivot.function, column=pivot.value, alias="cell")
     [(_, cell)] = _aggregates([aggregate], table, set())
-    source = (f"SELECT {quote(rows)} AS r, {quote(columns)} AS c, {cell} AS v FROM {table_ref(table)}"
+    source = (f"SELECT {quote(rows)} AS r, {quote(columns)} AS c, {cell} AS v, "
+              f"min({row_order or quote(rows)}) AS ro, min({column_order or quote(columns)}) AS co "
+              f"FROM {table_ref(table)}"
               + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY 1, 2")  # by position: a table may have its own r or c
-    sql = (f"WITH cells AS ({source}), row_keys AS (SELECT DISTINCT r FROM cells), "
-           "column_keys AS (SELECT DISTINCT c FROM cells) "
-           f"SELECT row_keys.r AS {quote(rows)}, list(column_keys.c ORDER BY column_keys.c) AS \"columns\", "
-           "list(cells.v ORDER BY column_keys.c) AS \"values\" "
+    sql = (f"WITH cells AS ({source}), row_keys AS (SELECT r, min(ro) AS ro FROM cells GROUP BY r), "
+           "column_keys AS (SELECT c, min(co) AS co FROM cells GROUP BY c) "
+           f"SELECT row_keys.r AS {quote(rows)}, list(column_keys.c ORDER BY column_keys.co, column_keys.c) "
+           "AS \"columns\", list(cells.v ORDER BY column_keys.co, column_keys.c) AS \"values\" "
            "FROM row_keys CROSS JOIN column_keys "
            "LEFT JOIN cells ON cells.r = row_keys.r AND cells.c = column_keys.c "
-           "GROUP BY row_keys.r ORDER BY row_keys.r")
+           "GROUP BY row_keys.r ORDER BY min(row_keys.ro), row_keys.r")
     return sql, params
 
 

@@ -108,7 +108,7 @@ class Writer:
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
              extra: Mapping[str, object] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {"data": [...], **extra} or {category: [...]}."""
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
         path = self._path(spec.source)
         if spec.json_layout == "records":
             table = to_table(spec, columns)
@@ -116,7 +116,7 @@ class Writer:
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
             table = to_table(spec, columns)
-            parts = [("data", table)]
+            parts = [(spec.json_key, table)]
         else:  # dict_of_lists: one array per category, in order of first appearance
             table = to_table(spec, columns, drop=("category",))
             categories = _to_arrow(columns["category"], "VARCHAR", table.num_rows)
@@ -134,6 +134,14 @@ class Writer:
                 out.write(f",\n{json.dumps(key)}: {json.dumps(value)}")
             out.write("}\n")
         return self._done(path, table.num_rows)
+
+
+    def nested_json(self, spec: TableSpec, document: object, rows: int) -> pathlib.Path:
+        """A small source in a shape of its own (read by the spec's source_sql), written as given;
+        `rows` is what the build will read from it, for the log."""
+        path = self._path(spec.source)
+        path.write_text(json.dumps(document, indent=1) + "\n")
+        return self._done(path, rows)
 
 
 def _copy_json(table: pa.Table, path: pathlib.Path) -> None:

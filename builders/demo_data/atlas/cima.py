@@ -9,7 +9,7 @@ from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Signatures
 from builders.demo_data._stats import bh, neg_log10, p_correlation, r4, rng, sig6
 from builders.demo_data.atlas.common import (
-    AtlasDemo, celltype_summary, correlations, differential_p, sig_columns,
+    ATLAS_CELLS, ATLAS_SAMPLES, AtlasDemo, celltype_summary, correlations, differential_p, sig_columns,
 )
 from cytoatlas.domains.atlas import DOMAIN
 
@@ -19,6 +19,12 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
     celltype_summary(writer, "cima_celltype", "CIMA", demo.seed, demo.sigs, demo.profiles, demo.cell_types["CIMA"])
     _cima_differential(writer, demo.seed, demo.sigs)
     _cima_correlations(writer, demo.seed, demo.sigs)
+
+
+def summary(demo: AtlasDemo) -> dict:
+    """This atlas's figures and name lists in summary_stats.json (the `cima` object)."""
+    return {"n_samples": ATLAS_SAMPLES["CIMA"], "n_cell_types": len(demo.cell_types["CIMA"]),
+            "n_cells": ATLAS_CELLS["CIMA"]}
 
 
 def _cima_differential(writer: Writer, seed: int, sigs: Signatures) -> None:

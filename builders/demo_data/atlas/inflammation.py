@@ -7,7 +7,9 @@ import numpy as np
 from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Signatures
 from builders.demo_data._stats import bh, lognormal_counts, neg_log10, r4, rng, sig6
-from builders.demo_data.atlas.common import AtlasDemo, celltype_summary, differential_p, sig_columns
+from builders.demo_data.atlas.common import (
+    ATLAS_CELLS, ATLAS_SAMPLES, AtlasDemo, celltype_summary, differential_p, sig_columns,
+)
 from cytoatlas.domains.atlas import DOMAIN
 
 T = DOMAIN.table
@@ -17,6 +19,13 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
                      demo.cell_types["Inflammation"])
     _inflammation_disease(writer, demo.seed, demo.sigs, demo.profiles, demo.cell_types["Inflammation"], demo.diseases)
     _inflammation_differential(writer, demo.seed, demo.sigs, demo.profiles, demo.diseases)
+
+
+def summary(demo: AtlasDemo) -> dict:
+    """This atlas's figures and name lists in summary_stats.json (the `inflammation` object)."""
+    return {"n_samples": ATLAS_SAMPLES["Inflammation"], "n_cell_types": len(demo.cell_types["Inflammation"]),
+            "n_cells": ATLAS_CELLS["Inflammation"], "diseases": [d for d, _ in demo.diseases],
+            "disease_groups": sorted({g for _, g in demo.diseases})}
 
 
 def _inflammation_disease(writer: Writer, seed: int, sigs: Signatures, profiles, cell_types, diseases) -> None:

@@ -16,6 +16,12 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
     _scatlas(writer, demo.seed, demo.sigs, demo.profiles, demo.organs, demo.organ_types)
 
 
+def summary(demo: AtlasDemo) -> dict:
+    """This atlas's figures and name lists in summary_stats.json (the `scatlas` object)."""
+    return {"n_organs": len(demo.organs), "n_cell_types": len(demo.cell_types["scAtlas_Normal"]),
+            "organs": list(demo.organs)}
+
+
 def _scatlas(writer: Writer, seed: int, sigs: Signatures, profiles, organs, organ_types) -> None:
     """Organ means (mean over the organ's cell types), specificity = mean - mean of other organs."""
     S, O = len(sigs), len(organs)

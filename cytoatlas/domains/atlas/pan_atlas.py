@@ -1,10 +1,26 @@
-"""Atlas tables that span the three atlases: activity distributions, single-cell summaries and
-the cross-sample correlations of activity with expression."""
+"""Atlas tables that span the three atlases: activity distributions, single-cell summaries, the
+cross-sample correlations of activity with expression, and each atlas's summary figures."""
 
 from cytoatlas.domains.atlas.columns import V, sig
 from cytoatlas.domains.spec import (
-    ATLAS_SIGNATURE_TYPES, NON_NEGATIVE, Column, TableSpec, count, key_text, pvalue, real, signature_type, text,
+    ATLAS_SIGNATURE_TYPES, NON_NEGATIVE, Column, TableSpec, count, integer, key_text, pvalue, real, signature_type,
+    text,
 )
+
+_NUMBER = "json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')"
+SUMMARY_STATS_SQL = f"""
+    SELECT a.key AS atlas, s.key AS stat, 0 AS ordinal,
+           CASE WHEN {_NUMBER.format(v='s.value')} THEN s.value END AS value,
+           CASE WHEN json_type(s.value) = 'VARCHAR' THEN json_extract_string(s.value, '$') END AS text
+    FROM {{json}} AS f, json_each(f.json) AS a, json_each(a.value) AS s
+    WHERE json_type(s.value) NOT IN ('ARRAY', 'OBJECT', 'NULL')
+    UNION ALL
+    SELECT a.key, s.key, CAST(i.key AS INTEGER) + 1,
+           CASE WHEN {_NUMBER.format(v='i.value')} THEN i.value END,
+           CASE WHEN json_type(i.value) = 'VARCHAR' THEN json_extract_string(i.value, '$') END
+    FROM {{json}} AS f, json_each(f.json) AS a, json_each(a.value) AS s, json_each(s.value) AS i
+    WHERE json_type(s.value) = 'ARRAY'
+"""
 
 TABLES = (
     TableSpec(
@@ -62,5 +78,23 @@ TABLES = (
         ),
         key=("signature_type", "atlas", "level", "celltype", "signature"),
         signature_types=ATLAS_SIGNATURE_TYPES,
+    ),
+    TableSpec(
+        name="summary_stats",
+        description="Each atlas's summary figures (counts) and name lists, as the atlas pages' /summary shows them.",
+        source=V + "summary_stats.json",
+        format="json",
+        # {"cima": {"n_samples": 421, ...}, "scatlas": {"organs": ["Blood", ...], ...}, ...}: a number
+        # is one row (ordinal 0, value); a list is one row per item (ordinal 1.., text or value).
+        source_sql=SUMMARY_STATS_SQL,
+        columns=(
+            key_text("atlas", "The source's top-level key: cima, inflammation or scatlas."),
+            key_text("stat", "Figure or list name, e.g. n_samples, organs."),
+            integer("ordinal", "0 for a single figure; 1, 2, ... for the items of a list, in source order.",
+                    nullable=False),
+            real("value", "The figure (or a numeric list item)."),
+            text("text", "A text figure or list item."),
+        ),
+        key=("atlas", "stat", "ordinal"),
     ),
 )

@@ -257,7 +257,7 @@ class TableSource:
         mapping: dict[str, str | None] = {}
         missing = []
         for col in self.spec.columns:
-            if col.name == self.spec.source_file_column or (
+            if col.expression is not None or col.name == self.spec.source_file_column or (
                     self.layout == "dict_of_lists" and col.name == "category"):
                 mapping[col.name] = None  # filled from the file name / the category key
                 continue
@@ -277,9 +277,13 @@ class TableSource:
         """All files, spec columns in spec order. `numbered` adds __file, __seq, __part, __pos;
         `raw` reads JSON values as JSON and Parquet values uncast (for finding a bad value)."""
         queries = [self._file_sql(i, f, numbered, raw) for i, f in enumerate(self.files)]
-        if len(queries) == 1:
-            return queries[0]
-        return " UNION ALL ".join(f"SELECT * FROM ({q})" for q in queries)
+        union = queries[0] if len(queries) == 1 else " UNION ALL ".join(f"SELECT * FROM ({q})" for q in queries)
+        computed = [c for c in self.spec.columns if c.expression is not None]
+        if not computed or raw:
+            return union
+        # Computed columns come last: over the whole table, once every read column is loaded.
+        replace = ", ".join(f"CAST(({c.expression}) AS {c.type}) AS {quote(c.name)}" for c in computed)
+        return f"SELECT * REPLACE ({replace}) FROM ({union}) AS __read"
 
     def _file_sql(self, i: int, f: SourceFile, numbered: bool, raw: bool) -> str:
         selects = []
@@ -339,6 +343,8 @@ class TableSource:
     def _own_value(self, i: int, f: SourceFile, col: Column, part: _Part, raw: bool) -> str | None:
         """The column's value from the source; None when the source has no such column."""
         src = self.mapping[i][col.name]
+        if col.expression is not None:
+            return f"CAST(NULL AS {col.type})"  # computed over the whole table in select_sql
         if src is None and (col.fallback or col.default is not None):
             return None
         if src is None:

@@ -53,7 +53,7 @@ def table_rows(spec: TableSpec, n: int = ROWS) -> list[dict]:
     skip = {spec.source_file_column}
     if spec.format == "json" and spec.json_layout == "dict_of_lists":
         skip.add("category")
-    return [{c.candidates[0]: _value(c, i, spec) for c in spec.columns if c.name not in skip}
+    return [{c.candidates[0]: _value(c, i, spec) for c in spec.columns if c.name not in skip and not c.expression}
             for i in range(n)]
 
 

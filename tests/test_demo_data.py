@@ -50,7 +50,7 @@ def _files(out: pathlib.Path, spec: TableSpec) -> list[pathlib.Path]:
 
 def _source_columns(spec: TableSpec) -> list[str]:
     skip = {spec.source_file_column} | ({"category"} if spec.json_layout == "dict_of_lists" else set())
-    return [c.candidates[0] for c in spec.columns if c.name not in skip]
+    return [c.candidates[0] for c in spec.columns if c.name not in skip and c.expression is None]
 
 
 def _records(path: pathlib.Path, spec: TableSpec) -> list[dict]:

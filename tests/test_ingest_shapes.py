@@ -89,3 +89,17 @@ def test_a_reader_is_streamed_and_read_again_to_name_a_bad_value(tmp_path):
     path.write_text("IFNG 1\n")
     with pytest.raises(SourceError, match="^p.txt: every line needs target, x and y$"):
         load(READER, path, tmp_path)
+
+
+def test_computed_columns_see_the_loaded_columns_and_the_whole_table(tmp_path):
+    spec = TableSpec("top", "computed columns", source="t.json", format="json",
+                     columns=(key_text("organ"), key_text("signature"), real("score"),
+                              real("abs_score", expression="abs(score)"),
+                              count("rank", expression="rank() OVER (PARTITION BY organ ORDER BY score DESC)")),
+                     key=("organ", "signature"))
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"organ": "Lung", "signature": s, "score": v}
+                                for s, v in (("IL6", -2.0), ("IFNG", 1.0), ("TNFA", 3.0))]
+                               + [{"organ": "Liver", "signature": "IL6", "score": 0.5}]))
+    assert load(spec, path, tmp_path) == [("Liver", "IL6", 0.5, 0.5, 1), ("Lung", "IFNG", 1.0, 1.0, 2),
+                                          ("Lung", "IL6", -2.0, 2.0, 3), ("Lung", "TNFA", 3.0, 3.0, 1)]

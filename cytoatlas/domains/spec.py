@@ -35,6 +35,10 @@ class Column:
     # A constant that stands in where the source has no value (no such column, or NULL), e.g.
     # 'All' for a cell type the real file leaves implicit. Applied after `fallback`.
     default: str | int | float | None = None
+    # A column the builder computes rather than reads: a SQL expression over the table's other
+    # (loaded, typed) columns, window functions allowed, e.g. "abs(rho)" or
+    # "rank() OVER (PARTITION BY organ, signature_type ORDER BY specificity_score DESC)".
+    expression: str | None = None
 
     @property
     def candidates(self) -> tuple[str, ...]:

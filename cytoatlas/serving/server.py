@@ -79,12 +79,14 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     observer = Observer(domain, settings, files.current)
     # Observe every call (refusals included), refuse strangers, then bad bytes, then overload; a
     # call that gets through holds the current build until it ends (interceptor.py).
-    interceptor = CallInterceptor(observer, token, Admission(settings.max_queries, settings.retry_after_seconds),
-                                  files)
+    admission = Admission(settings.max_queries, settings.retry_after_seconds, settings.admission_queue,
+                          settings.admission_wait_seconds)
+    interceptor = CallInterceptor(observer, token, admission, files)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
         options=[("grpc.so_reuseport", 0)], interceptors=[interceptor],
-        # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED).
+        # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED);
+        # queries wait, if at all, in the admission queue, which has a worker for each of them.
         maximum_concurrent_rpcs=settings.max_workers)
     add_to_server(TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -123,6 +125,9 @@ def serve(domain: str, settings: Settings) -> int:
         db = files.current()
         log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)", domain, settings.host,
                  running.port, db.path, db.manifest.build_id, len(db.tables))
+    log.info("%s capacity: %d queries at once, %d more may wait %.1f s, %d gRPC workers, %d DuckDB threads",
+             domain, settings.max_queries, settings.admission_queue, settings.admission_wait_seconds,
+             settings.max_workers, settings.duckdb_threads)
     if running.observer.metrics_port is not None:
         log.info("%s metrics on http://%s:%d/metrics", domain, settings.host, running.observer.metrics_port)
     stop = threading.Event()

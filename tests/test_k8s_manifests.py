@@ -1,5 +1,5 @@
 """deploy/k8s: every manifest is valid against the Kubernetes schemas (offline, bundled with
-kubernetes-validate) and each domain is deployed the way the README says."""
+kubernetes-validate) and each domain is deployed the way deploy/README.md says."""
 
 import pathlib
 

@@ -12,7 +12,7 @@ DEMO_DIR ?= demo
 
 .PHONY: setup protos lint-protos test test-deploy test-reliability demo bench bench-quick clean
 RELIABILITY_TESTS := tests/test_hot_swap.py tests/test_load_limits.py tests/test_faults.py \
-	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py
+	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py tests/test_mutation.py
 
 setup: $(STAMP) $(GENERATED)
 

@@ -57,8 +57,14 @@ class ServiceProcess:
         return self.process.wait(timeout=30)
 
 
+# Demo sources and built files made beforehand (the mutation run builds them once for every mutant).
+PREBUILT = os.environ.get("CYTOATLAS_TEST_DATA")
+
+
 @pytest.fixture(scope="session")
 def source_dir(tmp_path_factory) -> pathlib.Path:
+    if PREBUILT:
+        return pathlib.Path(PREBUILT) / "source"
     source = tmp_path_factory.mktemp("source")
     demo_data.generate(source, scale=TEST_SCALE, seed=0)
     return source
@@ -67,6 +73,10 @@ def source_dir(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def built(source_dir, tmp_path_factory) -> dict[str, pathlib.Path]:
     """The three published domain files, built by the real builders from the demo sources."""
+    if PREBUILT:
+        from cytoatlas.domains import DOMAINS as SPECS
+
+        return {d: pathlib.Path(PREBUILT) / "built" / SPECS[d].file_name for d in DOMAINS}
     return engine.build_all(source_dir, tmp_path_factory.mktemp("data"))
 
 

@@ -71,9 +71,13 @@ class Observer:
 
     def start(self, rpc: str, request, context) -> "Call":
         """Begin observing one RPC (the call interceptor calls this first, for every call)."""
-        request_id = next((value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER),
-                          None) or uuid.uuid4().hex
-        return Call(self, rpc, request, request_id)
+        return self.begin(rpc, request, next(
+            (value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER), None))
+
+    def begin(self, rpc: str, request, request_id: str | None = None) -> "Call":
+        """Begin observing one call given its request id header (the Flight endpoint's middleware,
+        which has headers but no gRPC context); a fresh id when the client sent none."""
+        return Call(self, rpc, request, request_id or uuid.uuid4().hex)
 
 
 class Call:
@@ -94,9 +98,10 @@ class Call:
             self.rows += stats.rows_returned
             self.bytes += stats.bytes_returned
 
-    def finish(self, context) -> None:
+    def finish(self, context=None) -> None:
+        """Record and log the call; its code is `code` if set, else the gRPC context's, else OK."""
         observer, seconds = self.observer, time.perf_counter() - self.started
-        code = (self.code or context.code() or grpc.StatusCode.OK).name
+        code = (self.code or (context.code() if context is not None else None) or grpc.StatusCode.OK).name
         observer.in_flight.labels(self.rpc).dec()
         observer.requests.labels(self.rpc, code).inc()
         observer.latency.labels(self.rpc).observe(seconds)

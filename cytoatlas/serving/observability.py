@@ -41,10 +41,10 @@ class Observer:
                                  ["rpc"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("cytoatlas_requests_in_flight", "RPCs being served right now.",
                                ["rpc"], registry=self.registry)
-        self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query, by table.",
+        self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query and Flight DoGet, by table.",
                             ["table"], registry=self.registry)
         self.bytes = Counter("cytoatlas_bytes_served", "Result payload bytes (Arrow IPC or rows) sent "
-                             "by Query, by table.", ["table"], registry=self.registry)
+                             "by Query and Flight DoGet, by table.", ["table"], registry=self.registry)
         self.registry.register(_BuildCollector(domain, database))
         self._http = None
         self.metrics_port: int | None = None

@@ -86,14 +86,16 @@ def flights(flight_addresses):
 @pytest.fixture(scope="module")
 def guarded(built, pki, tmp_path_factory):  # noqa: F811 (pki is the imported fixture)
     """Services with their own flags, started together: a token + metrics one on a copy of the
-    perturbation file (small pages, and a copy to republish) and a mutual-TLS one."""
+    perturbation file (small pages, one query at a time, and a copy to republish) and a
+    mutual-TLS one."""
     root = tmp_path_factory.mktemp("flight")
     copy = root / "perturbation_data.duckdb"
     shutil.copy(built["perturbation"], copy)
     cert, key = pki["server"]
     started = {
         "token": ServiceProcess("perturbation", copy, root / "token.log", "--auth-token", "s3cret",
-                                "--metrics-port", "0", "--arrow-max-limit", "2000", "--reload-poll-seconds", "0"),
+                                "--metrics-port", "0", "--arrow-max-limit", "2000", "--reload-poll-seconds", "0",
+                                "--max-queries", "1", "--admission-queue", "1", "--admission-wait-seconds", "5"),
         "tls": ServiceProcess("spatial", built["spatial"], root / "tls.log", "--tls-cert", cert, "--tls-key", key,
                               "--tls-client-ca", pki["ca"]),
     }
@@ -231,6 +233,23 @@ def test_metrics_count_do_get_and_its_rows(guarded):
     assert moved("cytoatlas_requests_total", rpc="DoGet", code="NOT_FOUND") == 1
     assert moved("cytoatlas_requests_total", rpc="DoGet", code="UNAUTHENTICATED") == 1
     assert moved("cytoatlas_rows_served_total", table=TABLE) == 12
+    assert after[("cytoatlas_requests_in_flight", (("rpc", "DoGet"),))] == 0
+
+
+def test_a_client_that_goes_away_frees_its_query_slot(guarded):
+    port = metrics_port(guarded.token)
+    before = scrape(port)
+    with client(guarded.token.flight_address) as c:
+        reader = c.do_get(ticket(table="parse10m_activity"), TOKEN)  # 160k rows: many batches
+        assert reader.read_chunk().data.num_rows > 0  # running, holding the only query slot
+        reader.cancel()
+        # The next query waits for that slot (--admission-wait-seconds 5): it is freed at once.
+        assert c.do_get(ticket(table=TABLE, limit=3), TOKEN).read_all().num_rows == 3
+    after = scrape(port)
+    moved = {code: after.get(key, 0) - before.get(key, 0) for code in ("OK", "CANCELLED")
+             if (key := ("cytoatlas_requests_total", (("code", code), ("rpc", "DoGet"))))}
+    # CANCELLED, unless the server had handed the whole stream to gRPC's buffers before the cancel
+    assert sum(moved.values()) == 2 and moved["OK"] >= 1, moved
     assert after[("cytoatlas_requests_in_flight", (("rpc", "DoGet"),))] == 0
 
 

@@ -22,7 +22,7 @@ The guards are the gRPC interceptor's, in its order. The middleware observes eve
 and the request log, refusals included) and checks the bearer token; DoGet then parses the
 ticket, takes a query slot from the Admission the gRPC server uses (one --max-queries for both),
 and holds the build (ServedFile.hold) until its stream ends, so a hot swap never changes the file
-under it. Both live in the call's `held` stack, closed when the stream ends or the call does.
+under it.
 A query is interrupted by the server's query timeout (limits.query_cursor) and, since pyarrow
 gives a Flight call no cancel callback, by a thread that polls the running calls' is_cancelled().
 
@@ -222,51 +222,55 @@ class FlightEndpoint(flight.FlightServerBase):
     # -- DoGet ----------------------------------------------------------------------------------
 
     def do_get(self, context, ticket):
-        call = context.get_middleware(MIDDLEWARE_KEY)
-        held = call.held
+        state = context.get_middleware(MIDDLEWARE_KEY)
+        state.stream = self._stream(state, context, ticket.ticket)
+        schema = next(state.stream)  # parsed, admitted, leased and running: a bad ticket fails here
+        return flight.GeneratorStream(schema, state.stream)
+
+    def _stream(self, state: "_CallState", context, ticket: bytes):
+        """One DoGet from ticket to last batch: first the schema, then the page's record batches
+        (each under --max-message-bytes), held back by one so the last can carry the next page's
+        token as app_metadata. The slot, the build lease and the cursor are held in here, so they
+        end with the stream, or when call_completed closes a stream the client left unread, and
+        errors pass through limits.query_cursor as on the gRPC path (a timeout names its limit)."""
+        call = state.call
         try:
-            request = parse_request(ticket.ticket, "ticket")
-            call.call.table = request.table
+            request = parse_request(ticket, "ticket")
+            call.table = request.table
             self.admission.admit()
-            held.callback(self.admission.leave)
-            db = held.enter_context(self.files.hold()) or self.files.current()
-            query = _QueryContext(context)
-            held.enter_context(self._running.watching(query))
-            page = held.enter_context(open_page(db, request, self.settings, self.domain, query))
-        except Exception as exc:
-            raise self._error(exc, call) from None
-        return flight.GeneratorStream(page.schema, self._stream(call, query, page))
-
-    def _stream(self, call: "_CallState", query: "_QueryContext", page):
-        """The page's record batches, each under --max-message-bytes, held back by one so the last
-        can carry the next page's token as app_metadata."""
-        try:
-            last, sent = None, 0
-            for batch in page.batches():
-                for piece in _pieces(batch, self.settings.max_message_bytes):
-                    if query.stopped:
-                        raise ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.QUERY_INTERRUPTED,
-                                           f"the {self.domain} service is stopping; the query was "
-                                           "interrupted: retry (on another replica)",
-                                           metadata={"service": self.domain, "table": call.call.table})
+            try:
+                with self.files.hold() as db, self._running.watching(_QueryContext(context)) as query, \
+                        open_page(db or self.files.current(), request, self.settings, self.domain, query) as page:
+                    yield page.schema
+                    last, sent = None, 0
+                    for batch in page.batches():
+                        for piece in _pieces(batch, self.settings.max_message_bytes):
+                            if query.stopped:
+                                raise ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.QUERY_INTERRUPTED,
+                                                   f"the {self.domain} service is stopping; the query was "
+                                                   "interrupted: retry (on another replica)",
+                                                   metadata={"service": self.domain, "table": call.table})
+                            if last is not None:
+                                yield last
+                            last = piece
+                            sent += piece.nbytes
+                    token = page.next_page_token()
+                    call.rows, call.bytes = page.rows, sent
                     if last is not None:
-                        yield last
-                    last = piece
-                    sent += piece.nbytes
-            token = page.next_page_token()
-            call.call.rows, call.call.bytes = page.rows, sent
-            if last is not None:
-                yield (last, token.encode()) if token else last
+                        yield (last, token.encode()) if token else last
+            finally:
+                self.admission.leave()
+        except GeneratorExit:  # closed unfinished: the client went away mid-stream
+            call.code = grpc.StatusCode.CANCELLED
+            raise
         except Exception as exc:
-            raise self._error(exc, call) from None
-        finally:
-            call.held.close()  # the cursor, the watch, the lease and the slot, in that order
+            raise self._error(exc, state) from None
 
-    def _error(self, exc: Exception, call: "_CallState") -> flight.FlightError:
+    def _error(self, exc: Exception, state: "_CallState") -> flight.FlightError:
         if isinstance(exc, flight.FlightError):
             return exc
-        error = service_error(exc, self.domain, self.settings, call.call.table)
-        call.call.code = error.code
+        error = service_error(exc, self.domain, self.settings, state.call.table)
+        state.call.code = error.code
         return flight_error(error)
 
 
@@ -378,17 +382,18 @@ class _Guard(flight.ServerMiddlewareFactory):
 
 
 class _CallState(flight.ServerMiddleware):
-    """One Flight call: its observation, and what it holds until it ends (`held`: the admission
-    slot, the build lease, the running query), released when the stream ends or, at the latest,
-    when the call does (pyarrow calls call_completed on the call's own thread)."""
+    """One Flight call: its observation, and a DoGet's stream, closed (releasing its query slot,
+    build lease and cursor) when the call ends if the client left it unread; pyarrow calls
+    call_completed on the call's own thread, as the stream ran."""
 
     def __init__(self, call: Call):
         self.call = call
-        self.held = contextlib.ExitStack()
+        self.stream = None
 
     def call_completed(self, exception):
         try:
-            self.held.close()
+            if self.stream is not None:
+                self.stream.close()
         except Exception:
             log.exception("Flight: releasing a call's query, lease or slot failed")
         if self.call.code is None and exception is not None:  # not one of ours: the client's cancel, ...

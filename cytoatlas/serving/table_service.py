@@ -142,7 +142,15 @@ class QueryPage:
         self._page = _Page(query.page_size)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        return self._page.take(self._reader)
+        try:
+            yield from self._page.take(self._reader)
+        except OSError as exc:
+            # A query interrupted mid-stream (client gone, deadline, query timeout) surfaces from
+            # pyarrow's reader as an IOError status: make it the interrupt it is, so it is answered
+            # CANCELLED / DEADLINE_EXCEEDED (limits.query_cursor), not INTERNAL.
+            if str(exc).startswith("INTERRUPT Error"):
+                raise duckdb.InterruptException(str(exc)) from exc
+            raise
 
     @property
     def rows(self) -> int:

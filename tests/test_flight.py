@@ -305,6 +305,23 @@ def test_the_flight_port_follows_the_grpc_port_and_minus_one_turns_it_off(built)
         running.stop()
 
 
+def test_a_graceful_stop_lets_a_running_do_get_finish(built, local):
+    [(rows,)] = local["perturbation"].sql("SELECT count(*) FROM parse10m_activity").fetchall()
+    running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0,
+                                                    reload_poll_seconds=0, request_log="off"))
+    with client(f"127.0.0.1:{running.flight_port}") as c:
+        reader = c.do_get(flight.Ticket(b"parse10m_activity"))
+        first = reader.read_chunk().data
+        stopping = threading.Thread(target=running.stop, args=(10,))
+        stopping.start()
+        time.sleep(0.2)  # stopping: new calls are refused, this one goes on
+        rest = reader.read_all()
+        stopping.join(10)
+        assert not stopping.is_alive() and first.num_rows + rest.num_rows == rows
+        with pytest.raises(flight.FlightUnavailableError):
+            c.do_get(flight.Ticket(TABLE.encode()), flight.FlightCallOptions(timeout=2)).read_all()
+
+
 # -- pieces ------------------------------------------------------------------------------------
 
 def test_a_cancelled_call_interrupts_its_query():

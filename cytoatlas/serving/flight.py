@@ -134,7 +134,10 @@ class FlightEndpoint(flight.FlightServerBase):
         interrupt what still runs and wait for it to end."""
         if not grace:
             self._running.cancel_all()
-        stopping = threading.Thread(target=self.shutdown, name=f"{self.domain}-flight-stop", daemon=True)
+        # As `with server:` ends: shut down (waiting for running calls), then free the C++ server,
+        # which holds the middleware and through it the served file (else kept alive until exit).
+        stopping = threading.Thread(target=self.__exit__, args=(None, None, None),
+                                    name=f"{self.domain}-flight-stop", daemon=True)
         stopping.start()
         stopping.join(grace)
         if stopping.is_alive():

@@ -43,6 +43,15 @@ class Admission:
     def enter(self, context) -> None:
         """Take a slot, waiting in the queue if it has room; or abort the call with
         RESOURCE_EXHAUSTED and a retry hint."""
+        try:
+            self.admit(context.time_remaining())
+        except ServiceError as exc:
+            exc.abort(context)
+
+    def admit(self, time_remaining: float | None = None) -> None:
+        """Take a slot, waiting in the queue if it has room (at most `time_remaining` seconds, the
+        call's deadline, when known); or raise RESOURCE_EXHAUSTED with a retry hint. Shared by the
+        gRPC interceptor and the Flight endpoint (flight.py), so both count toward one limit."""
         if self._slots.acquire(blocking=False):
             return
         with self._lock:
@@ -52,20 +61,19 @@ class Admission:
         if queued:
             try:
                 wait = self.wait_seconds
-                remaining = context.time_remaining()
-                if remaining is not None:
-                    wait = min(wait, max(0.0, remaining))
+                if time_remaining is not None:
+                    wait = min(wait, max(0.0, time_remaining))
                 if self._slots.acquire(timeout=wait):
                     return
             finally:
                 with self._lock:
                     self._waiting -= 1
-        ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
-                     f"the service is busy: {self.max_in_flight} queries are running and "
-                     f"{self.queue} waiting; retry in {self.retry_after:g} s",
-                     metadata={"limit": "max_queries", "maxQueries": self.max_in_flight,
-                               "admissionQueue": self.queue},
-                     retry_after=self.retry_after).abort(context)
+        raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
+                           f"the service is busy: {self.max_in_flight} queries are running and "
+                           f"{self.queue} waiting; retry in {self.retry_after:g} s",
+                           metadata={"limit": "max_queries", "maxQueries": self.max_in_flight,
+                                     "admissionQueue": self.queue},
+                           retry_after=self.retry_after)
 
     def leave(self) -> None:
         self._slots.release()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from cytoatlas.serving.machine import usable_cpus
 
 DEFAULT_PORTS = {"atlas": 50051, "perturbation": 50052, "spatial": 50053}
+FLIGHT_PORT_OFFSET = 10  # the Arrow Flight endpoint's default port: the gRPC port + 10 (50061/50062/50063)
 ENV_PREFIX = "CYTOATLAS_"
 
 
@@ -64,6 +65,9 @@ class Settings:
     token_secret: str = _setting("cytoatlas-page-token-v1",
                                  "Key that signs page tokens; set the same value on every replica.")
     grace_seconds: float = _setting(10.0, "On SIGTERM/SIGINT, time in-flight calls get to finish.")
+    flight_port: int = _setting(-2, "Arrow Flight port (ListFlights, GetFlightInfo, GetSchema, DoGet over the "
+                                    "same tables); -2 = the gRPC port + 10 (50061/50062/50063; any free port "
+                                    "with --port 0), 0 = any free port (the log line says which), -1 = none.")
     metrics_port: int = _setting(-1, "HTTP port serving Prometheus /metrics; -1 = none, 0 = any free port "
                                      "(the log line says which). Compose and Kubernetes use 9090.")
     request_log: str = _setting("json", "Per-request log on stderr: json (one JSON line per RPC) or off.")
@@ -77,9 +81,19 @@ class Settings:
         derived["max_workers"] = self.max_workers or derived["max_queries"] + derived["admission_queue"] + 8
         for name, value in derived.items():
             object.__setattr__(self, name, value)
+        if self.flight_port < -2:
+            raise SystemExit(f"--flight-port / CYTOATLAS_FLIGHT_PORT must be -2 (gRPC port + 10), -1 (none), "
+                             f"0 (any free port) or a port, not {self.flight_port}")
 
     def resolved_port(self, domain: str) -> int:
         return DEFAULT_PORTS[domain] if self.port < 0 else self.port
+
+    def resolved_flight_port(self, domain: str) -> int | None:
+        """The Flight port to listen on (0 = any free one), or None for no Flight endpoint."""
+        if self.flight_port != -2:
+            return None if self.flight_port == -1 else self.flight_port
+        port = self.resolved_port(domain)
+        return 0 if port == 0 else port + FLIGHT_PORT_OFFSET
 
 
 def env_name(name: str) -> str:

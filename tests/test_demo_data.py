@@ -11,7 +11,6 @@ import json
 import pathlib
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from builders import demo_data
@@ -23,6 +22,9 @@ from cytoatlas.domains.spec import NON_NEGATIVE, PROBABILITY, TableSpec
 SCALE = demo_data.MIN_SCALE
 SOURCE_SPECS = [(d, t) for d, spec in DOMAINS.items() for t in spec.tables if t.source]
 LOWERCASE_TYPES = {"parse10m_ground_truth", "cross_sample_correlations"}  # as the real producers
+# q rounded to fixed decimals beside a p kept to its significant digits by the real writers: a tiny p
+# can exceed its q (rounded to 0.0).
+Q_ROUNDED = {"inflammation_celltype_correlations", "inflammation_differential"}
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +36,13 @@ def generated(tmp_path_factory) -> tuple[pathlib.Path, dict[str, list[pathlib.Pa
 
 
 @pytest.fixture(scope="module")
-def db(generated) -> duckdb.DuckDBPyConnection:
+def db(generated, tmp_path_factory) -> duckdb.DuckDBPyConnection:
     """One view per source table, with the served column names."""
     out, _, _ = generated
+    scratch = tmp_path_factory.mktemp("scratch")
     con = duckdb.connect()
     for _, spec in SOURCE_SPECS:
-        _register(con, out, spec)
+        _register(con, out, spec, scratch)
     yield con
     con.close()
 
@@ -58,7 +61,7 @@ def _records(path: pathlib.Path, spec: TableSpec) -> list[dict]:
     if spec.json_layout == "records":
         return doc
     if spec.json_layout == "data":
-        return doc["data"]
+        return doc[spec.json_key]
     return [{**r, "category": category} for category, rows in doc.items() for r in rows]
 
 
@@ -67,15 +70,18 @@ def _queried(spec: TableSpec) -> bool:
     return bool(spec.source_sql) or spec.format == "reader"
 
 
-def _builder_select(con: duckdb.DuckDBPyConnection, path: pathlib.Path, spec: TableSpec) -> str:
+def _builder_select(con: duckdb.DuckDBPyConnection, path: pathlib.Path, spec: TableSpec,
+                    scratch: pathlib.Path | None = None) -> str:
     from builders.ingest import SourceFile, TableSource
 
-    return TableSource(con, spec, [SourceFile(path, path.name)], path.parent).select_sql()
+    return TableSource(con, spec, [SourceFile(path, path.name)], scratch or path.parent).select_sql()
 
 
-def _register(con: duckdb.DuckDBPyConnection, out: pathlib.Path, spec: TableSpec) -> None:
-    if _queried(spec):
-        con.execute(f'CREATE VIEW "{spec.name}" AS {_builder_select(con, _files(out, spec)[0], spec)}')
+def _register(con: duckdb.DuckDBPyConnection, out: pathlib.Path, spec: TableSpec, scratch: pathlib.Path) -> None:
+    # JSON is read by the builder's reader too: the real files mix types within a column (a
+    # p-value written as text when small), which only a reader that knows the column type takes.
+    if _queried(spec) or spec.format == "json":
+        con.execute(f'CREATE VIEW "{spec.name}" AS {_builder_select(con, _files(out, spec)[0], spec, scratch)}')
         return
     renames = {c.candidates[0]: c.name for c in spec.columns if c.name != spec.source_file_column}
     if spec.format == "csv":
@@ -84,9 +90,6 @@ def _register(con: duckdb.DuckDBPyConnection, out: pathlib.Path, spec: TableSpec
             extra = f", '{path.stem}' AS {spec.source_file_column}" if spec.source_file_column else ""
             parts.append(f"SELECT *{extra} FROM read_csv('{path}', header = true)")
         con.execute(f"CREATE VIEW raw_{spec.name} AS " + " UNION ALL BY NAME ".join(parts))
-    else:
-        rows = _records(_files(out, spec)[0], spec)
-        con.register(f"raw_{spec.name}", pa.Table.from_pylist(rows))
     select = ", ".join(f'"{src}" AS "{name}"' for src, name in renames.items())
     if spec.source_file_column:
         select += f", {spec.source_file_column}"
@@ -113,10 +116,11 @@ def test_source_exists_with_spec_columns(generated, domain, spec):
         if spec.format == "csv":
             header = duckdb.execute(f"DESCRIBE SELECT * FROM read_csv('{path}', header = true)").fetchall()
             columns = [row[0] for row in header]
-        else:
-            columns = list(_records(path, spec)[0])
-            if spec.json_layout == "dict_of_lists":
-                columns.remove("category")
+        else:  # JSON: the keys any record has (a real writer leaves out keys it has no value for)
+            records = _records(path, spec)
+            columns = [k for k in dict.fromkeys(k for r in records for k in r) if k != "category"]
+            if set(columns) == set(_source_columns(spec)):
+                columns = _source_columns(spec)  # key order carries no meaning in JSON
         assert columns == _source_columns(spec), path.name
 
 
@@ -215,7 +219,7 @@ def test_keys_checks_and_signature_types(db, domain, spec):
         found = {r[0] for r in db.execute(f"SELECT DISTINCT signature_type FROM {t}").fetchall()}
         assert found <= allowed and found
     for p, q in (("pvalue", "qvalue"), ("pvalue", "fdr")):
-        if {p, q} <= set(spec.column_names):
+        if {p, q} <= set(spec.column_names) and spec.name not in Q_ROUNDED:
             assert _one(db, f"SELECT count(*) FROM {t} WHERE {q} < {p}") == 0
 
 

@@ -61,7 +61,8 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop]
+    wanted = [c for c in spec.columns  # computed columns are the builder's, not the source's
+              if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
     if given != names:
@@ -107,12 +108,15 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
+             extra: Mapping[str, object] | None = None,
+             as_written: Mapping[str, str] | None = None) -> pathlib.Path:
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
+        `as_written` maps a source column to a DuckDB expression of it giving the JSON value
+        the real file holds, e.g. a p-value the real writer stores as text when it is small."""
         path = self._path(spec.source)
         if spec.json_layout == "records":
             table = to_table(spec, columns)
-            _copy_json(table, path)
+            _copy_json(table, path, as_written)
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
             table = to_table(spec, columns)
@@ -127,7 +131,7 @@ class Writer:
             for k, (key, part) in enumerate(parts):
                 out.write(("{" if k == 0 else ",\n") + f"{json.dumps(key)}: ")
                 array = pathlib.Path(tmp) / f"{k}.json"
-                _copy_json(part, array)
+                _copy_json(part, array, as_written)
                 with open(array) as src:
                     shutil.copyfileobj(src, out)
             for key, value in (extra or {}).items():
@@ -144,13 +148,17 @@ class Writer:
         return self._done(path, rows)
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
+def _copy_json(table: pa.Table, path: pathlib.Path, as_written: Mapping[str, str] | None = None) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
         con.register("records", table)
-        con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        source = "records"
+        if as_written:
+            replace = ", ".join(f'CAST(({sql}) AS JSON) AS "{name}"' for name, sql in as_written.items())
+            source = f"(SELECT * REPLACE ({replace}) FROM records)"
+        con.execute(f"COPY {source} TO '{path}' (FORMAT json, ARRAY true)")
     finally:
         con.close()
 

@@ -162,11 +162,16 @@ TABLES = (
                     "and secact_proteins, as listed beside the effects.",
         source=CELL_DRIVERS,
         format="json",
+        # Lists of scalars under the top-level keys; the effects array is set aside first (unnested
+        # beside it, its whole text would be copied into each of its rows).
         source_sql=f"""
+            WITH l AS MATERIALIZED (
+                SELECT l.key, l.value FROM {{json}} AS f, json_each(f.json) AS l
+                WHERE json_type(l.value) = 'ARRAY' AND {_SCALAR.format(v="json_extract(l.value, '$[0]')")})
             SELECT l.key AS list_name, CAST(i.key AS INTEGER) AS ordinal,
                    json_extract_string(i.value, '$') AS value
-            FROM {{json}} AS f, json_each(f.json) AS l, json_each(l.value) AS i
-            WHERE json_type(l.value) = 'ARRAY' AND {_SCALAR.format(v='i.value')}
+            FROM l, json_each(l.value) AS i
+            WHERE {_SCALAR.format(v='i.value')}
         """,
         columns=(
             key_text("list_name", "diseases, cell_types, cytokines or secact_proteins."),
@@ -203,14 +208,16 @@ TABLES = (
                     "disease_timepoints {disease: {timepoint: n}}, treatment_by_timepoint {a: {b: n}}.",
         source=LONGITUDINAL,
         format="json",
+        # The objects under the top-level keys (the activity array set aside first, as in
+        # inflammation_cell_driver_sets), then one or two levels of keys down to the counts.
         source_sql="""
+            WITH s AS MATERIALIZED (SELECT s.key, s.value FROM {json} AS f, json_each(f.json) AS s
+                                    WHERE json_type(s.value) = 'OBJECT')
             SELECT s.key AS section, '' AS group_key, i.key AS item, i.value AS n
-            FROM {json} AS f, json_each(f.json) AS s, json_each(s.value) AS i
-            WHERE json_type(s.value) = 'OBJECT' AND json_type(i.value) <> 'OBJECT'
+            FROM s, json_each(s.value) AS i WHERE json_type(i.value) <> 'OBJECT'
             UNION ALL
             SELECT s.key, g.key, i.key, i.value
-            FROM {json} AS f, json_each(f.json) AS s, json_each(s.value) AS g, json_each(g.value) AS i
-            WHERE json_type(s.value) = 'OBJECT' AND json_type(g.value) = 'OBJECT'
+            FROM s, json_each(s.value) AS g, json_each(g.value) AS i WHERE json_type(g.value) = 'OBJECT'
         """,
         columns=(
             key_text("section", "The top-level key."),

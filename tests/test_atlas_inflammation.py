@@ -339,6 +339,47 @@ def test_temporal_counts_and_flags(stubs, db):
                 "ORDER BY group_key, item", {}))
 
 
+# -- age and BMI boxplots: age_bmi_boxplots is the CIMA helper's table (both atlases' sections) -----
+
+BOXPLOTS = "SELECT * FROM age_bmi_boxplots WHERE atlas = 'inflammation' AND section = '{section}' AND " \
+           "signature_type = '{signature_type}' AND signature = '{signature}'"
+BOXPLOT_CASES = [
+    {"section": "age", "signature": "IL6"},
+    {"section": "bmi", "signature": "IL6", "cell_type": "Mono_classical"},
+    {"section": "age", "signature": "CXCL10", "signature_type": "SecAct", "cell_type": "Mono_classical"},
+]
+
+
+def has_table(db, name: str) -> bool:
+    return one(db, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'") == 1
+
+
+@pytest.mark.parametrize("request_", BOXPLOT_CASES, ids=lambda r: "-".join(r.values()))
+def test_age_bmi_boxplots_and_heatmap_match_duckdb(stubs, db, request_):
+    heatmap = {k: v for k, v in request_.items() if k != "cell_type"}
+    if not has_table(db, "age_bmi_boxplots"):  # built on a branch without it: the RPCs name what is missing
+        for rpc, request in (("ListInflammationAgeBmiBoxplots", request_), ("GetInflammationAgeBmiHeatmap", heatmap)):
+            with pytest.raises(grpc.RpcError) as err:
+                call(stubs, rpc, request)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and "'age_bmi_boxplots'" in err.value.details()
+        return
+    scope = BOXPLOTS.format(**{"signature_type": "CytoSig", **request_})
+    want = query(db, f"{scope} AND cell_type = '{request_.get('cell_type', 'All')}' ORDER BY bin_low, bin", {})
+    assert want
+    assert_rows(call(stubs, "ListInflammationAgeBmiBoxplots", request_).boxplots, want)
+    cells = {(r, c): v for r, c, v in db.execute(
+        f"SELECT cell_type, bin, median FROM ({scope}) WHERE cell_type <> 'All'").fetchall()}
+    columns = [b for (b,) in db.execute(f"SELECT bin FROM ({scope}) WHERE cell_type <> 'All' GROUP BY bin "
+                                        "ORDER BY min(bin_low), bin").fetchall()]
+    rows = sorted({r for r, _ in cells})
+    response = call(stubs, "GetInflammationAgeBmiHeatmap", heatmap)
+    assert (response.section, response.signature) == (request_["section"], request_["signature"])
+    assert list(response.matrix.rows) == rows and list(response.matrix.columns) == columns and rows
+    for r, row in zip(rows, response.matrix.values):
+        for c, v in zip(columns, row.values):
+            assert v == pytest.approx(cells[r, c]) if (r, c) in cells else math.isnan(v), (r, c)
+
+
 # -- paging: nested lists follow their parents across pages ----------------------------------------
 
 @pytest.mark.parametrize("rpc,request_,field,size", [
@@ -399,6 +440,10 @@ BAD_INPUT = [
     ("ListInflammationTemporalActivity", {"timepoint": "T9"}, "NOT_FOUND", "timepoint 'T9'"),
     ("ListInflammationTemporalDiseases", {"page_size": -2}, "INVALID_ARGUMENT", "page_size"),
     ("GetInflammationTemporalHeatmap", {"disease": "covid"}, "NOT_FOUND", "did you mean 'COVID'"),
+    ("ListInflammationAgeBmiBoxplots", {"section": "height", "signature": "IL6"}, "INVALID_ARGUMENT",
+     "section 'height' is not one of age, bmi"),
+    ("ListInflammationAgeBmiBoxplots", {"section": "age"}, "INVALID_ARGUMENT", "`signature` is required"),
+    ("GetInflammationAgeBmiHeatmap", {"signature": "IL6"}, "INVALID_ARGUMENT", "`section` is required"),
     ("AtlasService.ListDiseaseDifferential", {"disease": "All"}, "NOT_FOUND", "disease 'All'"),
 ]
 
@@ -417,7 +462,8 @@ def test_every_rpc_is_covered_by_the_tests():
     """A new InflammationService RPC must come with a DuckDB comparison and a bad-input case here."""
     compared = {c[0] for c in LIST_CASES + NAME_CASES + MATRIX_CASES}
     compared |= {"GetInflammationSummary", "GetInflammationCellDriverSets", "GetInflammationSankey",
-                 "ListInflammationSeverityLevels", "GetInflammationTemporal"}  # the one-off tests above
+                 "ListInflammationSeverityLevels", "GetInflammationTemporal",  # the one-off tests above
+                 "ListInflammationAgeBmiBoxplots", "GetInflammationAgeBmiHeatmap"}
     bad = {c[0] for c in BAD_INPUT}
     for rpc in pb.DESCRIPTOR.services_by_name["InflammationService"].methods_by_name:
         assert rpc in compared, rpc

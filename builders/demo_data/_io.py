@@ -61,7 +61,7 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns  # computed columns are the builder's, not the source's
+    wanted = [c for c in spec.columns
               if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
@@ -108,15 +108,12 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None,
-             as_written: Mapping[str, str] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
-        `as_written` maps a source column to a DuckDB expression of it giving the JSON value
-        the real file holds, e.g. a p-value the real writer stores as text when it is small."""
+             extra: Mapping[str, object] | None = None) -> pathlib.Path:
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
         path = self._path(spec.source)
         if spec.json_layout == "records":
             table = to_table(spec, columns)
-            _copy_json(table, path, as_written)
+            _copy_json(table, path)
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
             table = to_table(spec, columns)
@@ -131,7 +128,7 @@ class Writer:
             for k, (key, part) in enumerate(parts):
                 out.write(("{" if k == 0 else ",\n") + f"{json.dumps(key)}: ")
                 array = pathlib.Path(tmp) / f"{k}.json"
-                _copy_json(part, array, as_written)
+                _copy_json(part, array)
                 with open(array) as src:
                     shutil.copyfileobj(src, out)
             for key, value in (extra or {}).items():
@@ -148,17 +145,13 @@ class Writer:
         return self._done(path, rows)
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path, as_written: Mapping[str, str] | None = None) -> None:
+def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
         con.register("records", table)
-        source = "records"
-        if as_written:
-            replace = ", ".join(f'CAST(({sql}) AS JSON) AS "{name}"' for name, sql in as_written.items())
-            source = f"(SELECT * REPLACE ({replace}) FROM records)"
-        con.execute(f"COPY {source} TO '{path}' (FORMAT json, ARRAY true)")
+        con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
     finally:
         con.close()
 
@@ -188,3 +181,21 @@ class CsvStream:
             self._csv.close()
         if exc[0] is None:
             self.writer._done(self.path, self.rows)
+
+
+def json_as_written(writer: Writer, spec: TableSpec, columns: Mapping[str, object],
+                    as_written: Mapping[str, str]) -> pathlib.Path:
+    """A records-layout JSON source (as Writer.json) whose `as_written` columns hold the JSON value
+    the real writer stores rather than the typed one: source column -> a DuckDB expression of it
+    giving that value, e.g. a p-value the real writer turns into text when it is small."""
+    table = to_table(spec, columns)
+    path = writer._path(spec.source)
+    replace = ", ".join(f'CAST(({sql}) AS JSON) AS "{name}"' for name, sql in as_written.items())
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.register("records", table)
+        con.execute(f"COPY (SELECT * REPLACE ({replace}) FROM records) TO '{path}' (FORMAT json, ARRAY true)")
+    finally:
+        con.close()
+    return writer._done(path, table.num_rows)

@@ -24,6 +24,9 @@ COHORTS = ("main", "validation", "external")  # what the real API answers whatev
 CELL_DRIVER_SETS = ("diseases", "cell_types", "cytokines", "secact_proteins")
 DEFAULT_MIN_DISEASES, DEFAULT_MODEL, TOP_SIGNATURES = 3, "Random Forest", 5
 TEMPORAL_SECTIONS = ("timepoint_distribution", "disease_timepoints", "treatment_by_timepoint")
+# age_bmi_boxplots holds both atlases (the CIMA helper's table): this atlas's rows, and 'All' for
+# the sample level.
+BOXPLOTS, ATLAS, SAMPLE_LEVEL, SECTIONS = "age_bmi_boxplots", "inflammation", "All", {"age": 0, "bmi": 1}
 # Heatmap `value`s: the table and column each one reads; the first is the default.
 DISEASE_HEATMAP = {"mean_activity": ("inflammation_disease", "mean_activity"),
                    "activity_diff": ("inflammation_differential", "activity_diff")}
@@ -61,8 +64,8 @@ class InflammationServicer(TypedServicer, pb_grpc.InflammationServiceServicer):
         return self.q.matrix(context, table, where, pivot, atlas_pb.AtlasMatrix, atlas_pb.AtlasMatrixRow)
 
     @staticmethod
-    def _choice(request, field: str, choices: dict) -> str:
-        value = getattr(request, field) or next(iter(choices))
+    def _choice(request, field: str, choices: dict, default: bool = True) -> str:
+        value = getattr(request, field) or (next(iter(choices)) if default else required(request, field))
         if value not in choices:
             raise invalid(Reason.INVALID_REQUEST, f"{field} {value!r} is not one of {', '.join(choices)}",
                           field, value=value)
@@ -363,3 +366,35 @@ class InflammationServicer(TypedServicer, pb_grpc.InflammationServiceServicer):
             disease=disease, signature_type=signature_type(request),
             matrix=self._matrix(context, table, where, Pivot("timepoint", "signature", "mean_activity",
                                                              row_order="timepoint_num")))
+
+    # -- age and BMI boxplots (age_bmi_boxplots, atlas 'inflammation') -------------------------
+
+    def _boxplot_scope(self, request, cell_type: str | None) -> list:
+        """This atlas's rows of the section, signature type and signature (each checked within this
+        atlas's rows), and of the cell type when one is given."""
+        section = self._choice(request, "section", SECTIONS, default=False)
+        signature = required(request, "signature")
+        kind = signature_type(request)
+        where = [("atlas", "=", ATLAS), ("section", "=", section)]
+        self.q.check(BOXPLOTS, "signature_type", kind, where=where)
+        where.append(("signature_type", "=", kind))
+        self.q.check(BOXPLOTS, "signature", signature, where=where)
+        where.append(("signature", "=", signature))
+        if cell_type is not None:
+            self.q.check(BOXPLOTS, "cell_type", cell_type, where=where)
+            where.append(("cell_type", "=", cell_type))
+        return where
+
+    @handle_errors
+    def ListInflammationAgeBmiBoxplots(self, request, context):
+        where = self._boxplot_scope(request, request.cell_type or SAMPLE_LEVEL)
+        rows, token = self.q.page(context, request, BOXPLOTS, pb.InflammationAgeBmiBoxplot, where,
+                                  order_by=["bin_low", "bin"])
+        return pb.ListInflammationAgeBmiBoxplotsResponse(boxplots=rows, next_page_token=token)
+
+    @handle_errors
+    def GetInflammationAgeBmiHeatmap(self, request, context):
+        where = self._boxplot_scope(request, None) + [("cell_type", "!=", SAMPLE_LEVEL)]
+        return pb.GetInflammationAgeBmiHeatmapResponse(
+            section=request.section, signature=request.signature, signature_type=signature_type(request),
+            matrix=self._matrix(context, BOXPLOTS, where, Pivot("cell_type", "bin", "median", column_order="bin_low")))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from builders.demo_data import names
-from builders.demo_data._io import Writer, cat
+from builders.demo_data._io import Writer, cat, json_as_written
 from builders.demo_data._scale import scaled
 from builders.demo_data._stats import bh, lognormal_counts, neg_log10, p_correlation, r4, rng
 from builders.demo_data.atlas.common import (
@@ -232,7 +232,7 @@ def _differential(writer: Writer, demo: AtlasDemo, studies: Studies, activity: D
     is_pooled = np.repeat([x[7] for x in parts], S)
     labels = [x[0] for x in parts]
     part = np.repeat(np.arange(k), S)
-    writer.json(T("inflammation_differential"), {
+    json_as_written(writer, T("inflammation_differential"), {
         "disease": cat(part, labels), "group1": cat(part, labels), "group2": HEALTHY,
         **sig_columns(sigs, sig_idx),
         "mean_g1": m1, "mean_g2": m2, "activity_diff": diff,
@@ -445,17 +445,18 @@ def _treatment_response(writer: Writer, demo: AtlasDemo) -> None:
                                  "model": model} for x, y in zip(probability, responder)]
             top = r.choice(pool, 20, replace=False)
             importance = np.sort(r.dirichlet(np.full(pool.size, 0.5)))[::-1][:20]
-            features += [{"disease": disease, "signature_type": signature_type, "feature": demo.sigs.names[i],
-                          "importance": round(float(x), 4), "model": "Random Forest"}
+            # The real writer leaves coefficient out of Random Forest records; a null says the same.
+            features += [{"disease": disease, "model": "Random Forest", "signature_type": signature_type,
+                          "feature": demo.sigs.names[i], "importance": round(float(x), 4), "coefficient": None}
                          for i, x in zip(top, importance)]
             top = r.choice(pool, 20, replace=False)
             coefficient = r.normal(0.0, 1.0, 20)
             order = np.argsort(-np.abs(coefficient), kind="stable")
             largest = np.abs(coefficient).max()
-            features += [{"disease": disease, "signature_type": signature_type, "feature": demo.sigs.names[top[j]],
+            features += [{"disease": disease, "model": "Logistic Regression", "signature_type": signature_type,
+                          "feature": demo.sigs.names[top[j]],
                           "importance": round(float(abs(coefficient[j]) / largest), 4),
-                          "coefficient": round(float(coefficient[j]), 4), "model": "Logistic Regression"}
-                         for j in order]
+                          "coefficient": round(float(coefficient[j]), 4)} for j in order]
     rows = sum(len(c["fpr"]) for c in curves) + len(features) + len(predictions)
     writer.nested_json(T("treatment_response_roc"), {"roc_curves": curves, "feature_importance": features,
                                                      "predictions": predictions}, rows)

@@ -61,7 +61,8 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop]
+    wanted = [c for c in spec.columns
+              if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
     if given != names:
@@ -180,3 +181,21 @@ class CsvStream:
             self._csv.close()
         if exc[0] is None:
             self.writer._done(self.path, self.rows)
+
+
+def json_as_written(writer: Writer, spec: TableSpec, columns: Mapping[str, object],
+                    as_written: Mapping[str, str]) -> pathlib.Path:
+    """A records-layout JSON source (as Writer.json) whose `as_written` columns hold the JSON value
+    the real writer stores rather than the typed one: source column -> a DuckDB expression of it
+    giving that value, e.g. a p-value the real writer turns into text when it is small."""
+    table = to_table(spec, columns)
+    path = writer._path(spec.source)
+    replace = ", ".join(f'CAST(({sql}) AS JSON) AS "{name}"' for name, sql in as_written.items())
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.register("records", table)
+        con.execute(f"COPY (SELECT * REPLACE ({replace}) FROM records) TO '{path}' (FORMAT json, ARRAY true)")
+    finally:
+        con.close()
+    return writer._done(path, table.num_rows)

@@ -771,6 +771,21 @@ DISEASE_PROGRAMMES = {
     "NPC": ("IFNG", "TGFB1"),
 }
 
+# Inflammation strata. The real labels are in no file of the repository: the dashboard counts 11
+# diseases with 39 severity stages (listed mild to severe), treatment-response cohorts of six
+# diseases, and sampling timepoints T0-T2 (the number of timepoints each disease has here).
+SEVERITY = (
+    ("COVID", ("WHO1", "WHO2", "WHO3", "WHO4", "WHO5", "WHO6", "WHO7")), ("COPD", ("GOLD3", "GOLD4")),
+    ("SLE", ("Managed", "Flare")), ("asthma", ("GINA1", "GINA2", "GINA3", "GINA4")),
+    ("sepsis", ("Type1", "Type2", "Type3", "Type4")), ("MS", ("EDSS1", "EDSS2", "EDSS3", "EDSS4", "EDSS5")),
+    ("HBV", ("Stage1", "Stage2", "Stage3", "Stage4")), ("cirrhosis", ("Compensated", "Decompensated")),
+    ("CRC", ("Early", "Advanced")), ("HNSCC", ("T1", "T2", "T3", "T4")), ("NPC", ("II", "III", "IVa")),
+)
+assert len(SEVERITY) == 11 and sum(len(s) for _, s in SEVERITY) == 39
+TREATMENT_DISEASES = ("RA", "CD", "UC", "PS", "PSA", "SLE")
+LONGITUDINAL = (("COVID", 3), ("RA", 1), ("sepsis", 3), ("flu", 2), ("SLE", 2))
+COHORT_PAIRS = ("Main vs Validation", "Main vs External", "Validation vs External")
+
 BIOCHEMISTRY = ("ALT", "AST", "ALP", "GGT", "TBIL", "DBIL", "TP", "ALB", "GLB", "BUN", "CREA",
                 "UA", "GLU", "TG", "TC", "HDL-C", "LDL-C", "CK", "LDH")
 assert len(BIOCHEMISTRY) == 19

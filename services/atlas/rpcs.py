@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
+from cytoatlas.atlas.v1 import inflammation_service_pb2 as inflammation_pb
+from cytoatlas.atlas.v1 import inflammation_service_pb2_grpc as inflammation_pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
+from services.atlas.inflammation import InflammationServicer
 
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
@@ -22,6 +25,7 @@ TARGET_PROFILE = TargetProfile(pb.GetTargetProfileResponse, (
     ProfilePart("top_cell_types", "activity", pb.Activity, "mean"),
     ProfilePart("top_organs", "scatlas_organs", pb.OrganActivity, "mean_activity")))
 SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT = 1_000, 50_000  # the real API's limit and cap
+ALL_DISEASES = "all"
 
 
 class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
@@ -49,7 +53,9 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
     @handle_errors
     def ListDiseaseDifferential(self, request, context):
         table = "inflammation_differential"
-        where = self.q.filters(table, request, ("signature_type", "disease", "signature"))
+        # "all" is the real API's word for every disease (its /differential?disease=all).
+        where = self.q.filters(table, request, ("signature_type", "disease", "signature"),
+                               disease="" if request.disease == ALL_DISEASES else request.disease)
         if request.HasField("max_qvalue"):
             where.append(("qvalue", "<=", request.max_qvalue))
         rows, token = self.q.page(context, request, table, pb.DiseaseDifferential, where)
@@ -93,4 +99,7 @@ def single_cell_page_size(limit: int) -> int:
 
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
-SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer),)
+SERVICES = (
+    TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer),
+    TypedService.of(inflammation_pb, inflammation_pb_grpc, "InflammationService", InflammationServicer),
+)

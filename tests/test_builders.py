@@ -83,7 +83,7 @@ def _write(path: Path, spec: TableSpec, rows: list[dict]) -> None:
     elif spec.json_layout == "records":
         path.write_text(json.dumps(rows))
     elif spec.json_layout == "data":
-        path.write_text(json.dumps({"data": rows, "meta": {"note": "ignored"}}))
+        path.write_text(json.dumps({spec.json_key: rows, "meta": {"note": "ignored"}}))
     else:  # dict_of_lists: first half 'age' (which, as in the real file, names no feature), rest 'biochemistry'
         age = [{k: v for k, v in r.items() if k != "feature"} for r in rows[: len(rows) // 2]]
         path.write_text(json.dumps({"age": age, "biochemistry": rows[len(rows) // 2:]}))

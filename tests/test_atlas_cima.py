@@ -274,7 +274,8 @@ def test_biochem_samples_lists_donors_markers_and_signatures(cima, db):
     assert list(response.biochem_variables)[:3] == ["ALT", "AST", "ALP"]  # the file's order, not sorted
     for field, kind in (("cytokines", "CytoSig"), ("secact_proteins", "SecAct")):
         assert list(getattr(response, field)) == [r[0] for r in db.sql(
-            f"SELECT DISTINCT signature FROM cima_biochem_scatter WHERE signature_type = '{kind}' ORDER BY 1").fetchall()]
+            f"SELECT DISTINCT signature FROM cima_biochem_scatter WHERE signature_type = '{kind}' ORDER BY 1"
+        ).fetchall()]
     assert_rows(response.samples, rows(db, "SELECT DISTINCT sample, age, sex, bmi FROM cima_biochem_scatter "
                                            "ORDER BY sample"))
 
@@ -385,7 +386,8 @@ def test_every_rpc_is_covered_by_the_tests():
 def test_grpcurl_lists_the_service_and_calls_it(addresses, db):
     address = addresses["atlas"]
     out = grpcurl(address, "list")
-    assert out.returncode == 0, out.stderr and SERVICE in out.stdout.split()
+    assert out.returncode == 0, out.stderr
+    assert SERVICE in out.stdout.split()
     out = grpcurl(address, "grpc.health.v1.Health/Check", data={"service": SERVICE})
     assert json.loads(out.stdout) == {"status": "SERVING"}
     out = grpcurl(address, f"{SERVICE}/ListCimaDifferential",
@@ -429,11 +431,13 @@ def test_tables_derived_from_others_agree(db):
     assert one(db, f"SELECT count(*) FROM (SELECT {key} FROM {full} WHERE signature_type = 'SecAct' AND "
                    f"signature IN (SELECT signature FROM {twin} WHERE signature_type = 'SecAct') "
                    f"EXCEPT SELECT {key} FROM {twin})") == 0
-    assert one(db, f"SELECT count(*) FROM {full} WHERE {CYTOSIG}") == one(db, f"SELECT count(*) FROM {twin} WHERE {CYTOSIG}")
+    assert one(db, f"SELECT count(*) FROM {full} WHERE {CYTOSIG}") == one(
+        db, f"SELECT count(*) FROM {twin} WHERE {CYTOSIG}")
     assert 0 < one(db, f"SELECT count(DISTINCT signature) FROM {twin} WHERE signature_type = 'SecAct'") < one(
         db, f"SELECT count(DISTINCT signature) FROM {full} WHERE signature_type = 'SecAct'")
     # the derived cell-type similarity is a symmetric correlation matrix
-    assert one(db, "SELECT max(abs(correlation - 1)) FROM cima_celltype_similarity WHERE cell_type_1 = cell_type_2") < 1e-9
+    assert one(db, "SELECT max(abs(correlation - 1)) FROM cima_celltype_similarity "
+                   "WHERE cell_type_1 = cell_type_2") < 1e-9
     assert one(db, "SELECT count(*) FROM cima_celltype_similarity a JOIN cima_celltype_similarity b ON "
                    "a.signature_type = b.signature_type AND a.cell_type_1 = b.cell_type_2 AND a.cell_type_2 = "
                    "b.cell_type_1 WHERE abs(a.correlation - b.correlation) > 1e-9") == 0
@@ -460,7 +464,8 @@ def test_one_cohort_behind_the_cima_tables(db):
     figures = dict(db.sql("SELECT stat, value FROM summary_stats WHERE atlas = 'cima' AND ordinal = 0").fetchall())
     for stat, sql in (("n_age_correlations", "SELECT count(*) FROM cima_correlations WHERE category = 'age'"),
                       ("n_bmi_correlations", "SELECT count(*) FROM cima_correlations WHERE category = 'bmi'"),
-                      ("n_biochem_correlations", "SELECT count(*) FROM cima_correlations WHERE category = 'biochemistry'"),
+                      ("n_biochem_correlations",
+                       "SELECT count(*) FROM cima_correlations WHERE category = 'biochemistry'"),
                       ("n_differential", "SELECT count(*) FROM cima_differential"),
                       ("n_cytokines_cytosig", f"SELECT count(DISTINCT signature) FROM cima_celltype WHERE {CYTOSIG}")):
         assert figures[stat] == one(db, sql), stat

@@ -39,7 +39,8 @@ _G1, _N1 = _group(1)
 _G2, _N2 = _group(2)
 # Nested objects are unnested as MAPs (map_entries keeps the keys' file order): chained json_each
 # calls copy the enclosing value into every row they yield, which is quadratic on these files.
-# {"CytoSig": {"effect_sizes": {"sex": [{"cytokine", "signature", "effect", "pvalue", "n_male", "n_female"}, ...], ...}}, ...}
+# {"CytoSig": {"effect_sizes": {"sex": [{"cytokine", "signature", "effect", "pvalue", "n_male", "n_female"},
+#  ...], ...}}, ...}
 STRATIFICATION_EFFECTS_SQL = f"""
     WITH t AS (SELECT unnest(map_entries(CAST(f.json AS MAP(VARCHAR, JSON)))) AS t FROM {{json}} AS f),
          v AS (SELECT t.key AS signature_type,

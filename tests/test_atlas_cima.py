@@ -491,3 +491,56 @@ def test_differential_and_boxplot_shapes(db):
     assert one(db, "SELECT count(*) FROM cima_metabolites_top") == 500
     assert one(db, "SELECT count(*) FROM cima_metabolites_top a JOIN cima_metabolites_top b USING (signature_type) "
                    "WHERE a.rank < b.rank AND abs(a.rho) < abs(b.rho)") == 0
+
+
+# -- the nested sources, read by their tables' own source_sql (hand-written files, no demo) ------
+
+
+def read_source(spec_name: str, document, tmp_path) -> list[dict]:
+    import duckdb
+
+    from builders.ingest import SourceFile, TableSource
+    from cytoatlas.domains.atlas import DOMAIN
+
+    path = tmp_path / "source.json"
+    path.write_text(json.dumps(document))
+    con = duckdb.connect()
+    source = TableSource(con, DOMAIN.table(spec_name), [SourceFile(path, path.name)], tmp_path)
+    return con.sql(f"SELECT * FROM ({source.select_sql()}) ORDER BY ALL").to_arrow_table().to_pylist()
+
+
+def test_age_bmi_records_of_every_shape(tmp_path):
+    record = {"signature": "IL6", "sig_type": "CytoSig", "mean": 2.5, "median": 2.5, "n": 4}
+    document = {
+        "cima": {"age": [{**record, "bin": "30-40", "values": [1.0, 2.0, 3.0, 4.0]},  # P06: no cell_type
+                         {**record, "sig_type": "SecAct", "bin": "70+", "cell_type": None, "min": 0.5, "q1": 1.5,
+                          "q3": 3.5, "max": 4.5}],  # the archive's whiskers
+                 "bmi": [], "cytosig_signatures": ["IL6"], "cell_types": ["Mono_CD14"]},
+        "inflammation": {"bmi": [{**record, "cell_type": "Mono", "bin": "Obese"},  # mean, median, n only
+                                 {**record, "cell_type": "All", "bin": "Normal", "values": [1.0, 4.0]}],
+                         "age_bins": ["<30"]}}
+    got = [{k: r[k] for k in ("atlas", "section", "signature_type", "cell_type", "bin", "bin_low", "min", "q1",
+                              "median", "q3", "max")} for r in read_source("age_bmi_boxplots", document, tmp_path)]
+    assert got == [
+        dict(atlas="cima", section="age", signature_type="CytoSig", cell_type="All", bin="30-40", bin_low=30.0,
+             min=1.0, q1=1.75, median=2.5, q3=3.25, max=4.0),  # quartiles from values, median as written
+        dict(atlas="cima", section="age", signature_type="SecAct", cell_type="All", bin="70+", bin_low=70.0,
+             min=0.5, q1=1.5, median=2.5, q3=3.5, max=4.5),
+        dict(atlas="inflammation", section="bmi", signature_type="CytoSig", cell_type="All", bin="Normal",
+             bin_low=18.5, min=1.0, q1=1.75, median=2.5, q3=3.25, max=4.0),
+        dict(atlas="inflammation", section="bmi", signature_type="CytoSig", cell_type="Mono", bin="Obese",
+             bin_low=30.0, min=None, q1=None, median=2.5, q3=None, max=None)]
+
+
+def test_stratification_effects_name_their_groups_by_the_count_keys(tmp_path):
+    effect = {"cytokine": "IL6", "signature": "IL6", "effect": 0.1, "pvalue": 0.5}
+    groups = {"smoking": {"Never": {"IL6": 0.1}, "Current": {"IL6": 0.3}}}
+    document = {"SecAct": {"signatures": ["IL6"], "groups": groups,
+                           "effect_sizes": {"age": [{**effect, "n_older": 90, "n_young": 95}],
+                                            "smoking": [{**effect, "n_current": 40, "n_never": 300}]}}}
+    got = [(r["variable"], r["group1"], r["group2"], r["n_group1"], r["n_group2"])
+           for r in read_source("cima_population_stratification", document, tmp_path)]
+    assert got == [("age", "Older (>60)", "Young (<40)", 90, 95), ("smoking", "Current", "Never", 40, 300)]
+    means = read_source("cima_population_stratification_means", document, tmp_path)
+    assert [(r["group_name"], r["group_order"], r["mean_activity"]) for r in means] == [
+        ("Current", 2, 0.3), ("Never", 1, 0.1)]

@@ -73,7 +73,7 @@ def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str,
         arr = _to_arrow(columns[col.name], col.type, n)
         if len(arr) != n:
             raise ValueError(f"{spec.name}.{col.name}: {len(arr)} values, expected {n}")
-        if not col.nullable and not col.fallback and arr.null_count:
+        if not col.nullable and not col.fallback and col.default is None and arr.null_count:
             raise ValueError(f"{spec.name}.{col.name}: NULL in a non-nullable column")
         arrays.append(arr)
         fields.append(pa.field(col.candidates[0], arr.type))
@@ -108,18 +108,22 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
+             extra: Mapping[str, object] | None = None, omit: tuple[str, ...] = ()) -> pathlib.Path:
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
+        `omit`: columns the real source does not have (their spec default or fallback stands in)."""
+        for name in omit:
+            if spec.column(name).default is None and not spec.column(name).fallback:
+                raise ValueError(f"{spec.name}.{name}: only a column with a default or fallback can be omitted")
         path = self._path(spec.source)
         if spec.json_layout == "records":
-            table = to_table(spec, columns)
+            table = to_table(spec, columns, drop=omit)
             _copy_json(table, path)
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
-            table = to_table(spec, columns)
+            table = to_table(spec, columns, drop=omit)
             parts = [(spec.json_key, table)]
         else:  # dict_of_lists: one array per category, in order of first appearance
-            table = to_table(spec, columns, drop=("category",))
+            table = to_table(spec, columns, drop=("category", *omit))
             categories = _to_arrow(columns["category"], "VARCHAR", table.num_rows)
             if pa.types.is_dictionary(categories.type):
                 categories = categories.dictionary_decode()
@@ -137,23 +141,72 @@ class Writer:
         return self._done(path, table.num_rows)
 
 
-    def nested_json(self, spec: TableSpec, document: object, rows: int) -> pathlib.Path:
+    def nested_json(self, spec: TableSpec, document: object, rows: int, indent: int | None = 1) -> pathlib.Path:
         """A small source in a shape of its own (read by the spec's source_sql), written as given;
         `rows` is what the build will read from it, for the log."""
         path = self._path(spec.source)
-        path.write_text(json.dumps(document, indent=1) + "\n")
+        path.write_text(json.dumps(document, indent=indent) + "\n")
+        return self._done(path, rows)
+
+    def json_tree(self, spec: TableSpec, tree: object, relative: str | None = None) -> pathlib.Path:
+        """A large source in a shape of its own: dicts and lists of plain values written as
+        json.dumps writes them, and `Records` leaves (arrays of records given as Arrow tables)
+        written by DuckDB, so no record passes through Python. Logs the records written."""
+        path = self._path(relative or spec.source)
+        rows = 0
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp, duckdb.connect() as con:
+            def write(node) -> None:
+                nonlocal rows
+                if isinstance(node, Records):
+                    out.write("[")
+                    first = True
+                    for k, table in enumerate(t for t in node.tables if t.num_rows):
+                        array = pathlib.Path(tmp) / f"{k}.json"
+                        _copy_json(table, array, con)
+                        text = array.read_text().strip()
+                        out.write(("" if first else ",") + text[1:-1].strip())
+                        first, rows = False, rows + table.num_rows
+                    out.write("]")
+                elif isinstance(node, dict):
+                    out.write("{")
+                    for k, (key, value) in enumerate(node.items()):
+                        out.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
+                        write(value)
+                    out.write("}")
+                else:
+                    out.write(json.dumps(node))
+            write(tree)
+            out.write("\n")
         return self._done(path, rows)
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
+class Records:
+    """One JSON array of records for `Writer.json_tree`: the rows of each Arrow table in turn, each
+    record holding its table's columns (so records of different shapes can share an array; a null
+    is written as null, an absent column is an absent key)."""
+
+    def __init__(self, *tables: pa.Table):
+        merged: list[pa.Table] = []  # consecutive tables of one shape: one DuckDB write
+        for table in tables:
+            if merged and merged[-1].schema == table.schema:
+                merged[-1] = pa.concat_tables([merged[-1], table])
+            else:
+                merged.append(table)
+        self.tables = tuple(merged)
+
+
+def _copy_json(table: pa.Table, path: pathlib.Path, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
-    con = duckdb.connect()
+    own = con is None
+    con = duckdb.connect() if own else con
     try:
         con.execute("SET preserve_insertion_order = true")
         con.register("records", table)
         con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        con.unregister("records")
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 class CsvStream:

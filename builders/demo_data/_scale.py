@@ -60,6 +60,26 @@ class Scale:
         return scaled(len(names.CIMA_CELL_TYPES), self.s, 6)
 
     @property
+    def cima_samples(self) -> int:
+        return scaled(421, self.s, 40)  # donors with age and activity (summary_stats cima.n_samples)
+
+    @property
+    def cima_metabolites(self) -> int:
+        return scaled(len(names.METABOLITES), self.s, 20)
+
+    @property
+    def cima_eqtl_cell_types(self) -> int:
+        return scaled(len(names.CIMA_EQTL_CELL_TYPES), self.s, 6)
+
+    @property
+    def cima_eqtl_genes(self) -> int:
+        return scaled(len(names.EQTL_GENES), self.s, 100)
+
+    @property
+    def cima_eqtl_top(self) -> int:
+        return scaled(5_000, self.s, 100)  # cima_eqtl_top.json: ~5K records (its catalogue entry)
+
+    @property
     def inflammation_cell_types(self) -> int:
         return scaled(len(names.INFLAMMATION_CELL_TYPES), self.s, 8)
 

@@ -16,7 +16,7 @@ from cytoatlas.atlas.v1 import inflammation_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.compiler import Pivot
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
-from cytoatlas.serving.typed_rpc import TypedServicer, required, signature_type, to_messages
+from cytoatlas.serving.typed_rpc import TypedService, TypedServicer, required, signature_type, to_messages
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
 SUMMARY_LISTS = ("diseases", "disease_groups", "cell_types", "cohorts")
@@ -398,3 +398,6 @@ class InflammationServicer(TypedServicer, pb_grpc.InflammationServiceServicer):
         return pb.GetInflammationAgeBmiHeatmapResponse(
             section=request.section, signature=request.signature, signature_type=signature_type(request),
             matrix=self._matrix(context, BOXPLOTS, where, Pivot("cell_type", "bin", "median", column_order="bin_low")))
+
+
+SERVICE = TypedService.of(pb, pb_grpc, "InflammationService", InflammationServicer)

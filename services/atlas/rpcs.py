@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
-from cytoatlas.atlas.v1 import inflammation_service_pb2 as inflammation_pb
-from cytoatlas.atlas.v1 import inflammation_service_pb2_grpc as inflammation_pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
-from services.atlas.inflammation import InflammationServicer
+from services.atlas import cima, inflammation
 
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
@@ -99,7 +97,4 @@ def single_cell_page_size(limit: int) -> int:
 
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
-SERVICES = (
-    TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer),
-    TypedService.of(inflammation_pb, inflammation_pb_grpc, "InflammationService", InflammationServicer),
-)
+SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cima.SERVICE, inflammation.SERVICE)

@@ -82,8 +82,9 @@ def _write(path: Path, spec: TableSpec, rows: list[dict]) -> None:
         pq.write_table(pa.Table.from_pylist(rows), path)
     elif spec.json_layout == "records":
         path.write_text(json.dumps(rows))
-    elif spec.json_layout == "data":
-        path.write_text(json.dumps({"data": rows, "meta": {"note": "ignored"}}))
+    elif spec.json_layout == "data":  # several tables may read one file, each its own key
+        doc = json.loads(path.read_text()) if path.exists() else {"meta": {"note": "ignored"}}
+        path.write_text(json.dumps({**doc, spec.json_key: rows}))
     else:  # dict_of_lists: first half 'age' (which, as in the real file, names no feature), rest 'biochemistry'
         age = [{k: v for k, v in r.items() if k != "feature"} for r in rows[: len(rows) // 2]]
         path.write_text(json.dumps({"age": age, "biochemistry": rows[len(rows) // 2:]}))
@@ -92,13 +93,14 @@ def _write(path: Path, spec: TableSpec, rows: list[dict]) -> None:
 def write_sources(source: Path, domain: str) -> Path:
     """Minimal sources from the specs; a source read by its table's own source_sql or reader has a
     shape of its own, so that one is the demo generator's file."""
+    queried = [s for s in DOMAINS[domain].tables if s.source_sql or s.format == "reader"]
+    for spec in queried:  # first: another table may read its records from the same file
+        for path in demo_sources(domain).glob(spec.source):
+            target = source / path.relative_to(demo_sources(domain))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
     for spec in DOMAINS[domain].tables:
-        if spec.source_sql or spec.format == "reader":
-            for path in demo_sources(domain).glob(spec.source):
-                target = source / path.relative_to(demo_sources(domain))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, target)
-        elif not spec.derived_sql:
+        if spec not in queried and not spec.derived_sql:
             write_table(source, spec)
     return source
 

@@ -11,7 +11,7 @@ import json
 import pathlib
 import shutil
 import tempfile
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -61,7 +61,8 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop]
+    wanted = [c for c in spec.columns  # a computed column is the builder's, never the source's
+              if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
     if given != names:
@@ -135,6 +136,25 @@ class Writer:
             out.write("}\n")
         return self._done(path, table.num_rows)
 
+
+    def json_object(self, relative: str, parts: Sequence[tuple[str, object]], rows: int) -> pathlib.Path:
+        """One JSON object holding several parts in order: a pa.Table part is an array of records
+        (written by DuckDB, nested struct columns as nested objects), anything else is written as
+        JSON. For the real files that keep several record arrays, lists and scalars side by side;
+        `rows` is what the build reads from the file, for the log."""
+        path = self._path(relative)
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
+            for k, (key, value) in enumerate(parts):
+                out.write(("{" if k == 0 else ",\n") + f"{json.dumps(key)}: ")
+                if isinstance(value, pa.Table):
+                    array = pathlib.Path(tmp) / f"{k}.json"
+                    _copy_json(value, array)
+                    with open(array) as src:
+                        shutil.copyfileobj(src, out)
+                else:
+                    out.write(json.dumps(value))
+            out.write("}\n")
+        return self._done(path, rows)
 
     def nested_json(self, spec: TableSpec, document: object, rows: int) -> pathlib.Path:
         """A small source in a shape of its own (read by the spec's source_sql), written as given;

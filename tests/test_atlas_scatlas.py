@@ -494,3 +494,41 @@ def test_single_cell_tables_are_one_atlas_and_type_each(con):
     # one draw per atlas: a cell type's cell count is the same in both of its files
     assert one(con, "SELECT count(*) FROM scatlas_normal_singlecell_cytosig c JOIN scatlas_normal_singlecell_secact s "
                     "USING (cell_type) WHERE c.n_cells <> s.n_cells") == 0
+
+
+def test_the_real_files_json_quirks_build(tmp_path):
+    """P06 writes adjacent_tissue.json and cancer_comparison.json with json.dump's defaults: a NaN
+    p-value is the bare token NaN (stored NULL); an absent or null boxplot object adds no row; the
+    file's scalars stand beside the records."""
+    import duckdb
+
+    from builders.ingest import SourceFile, TableSource
+    from cytoatlas.domains.atlas import DOMAIN
+
+    box = {"min": -1, "q1": 0, "median": 0.5, "q3": 1, "max": 2, "mean": 0.4, "n": 3}
+    (tmp_path / "adjacent_tissue.json").write_text(
+        '{"tumor_vs_adjacent": [{"signature": "IL6", "signature_type": "CytoSig", "cancer_type": "all", '
+        '"mean_tumor": 0.1, "mean_adjacent": 0.3, "activity_diff": 0.2, "pvalue": NaN, "qvalue": NaN, '
+        '"neg_log10_pval": 0.0, "n_tumor": 5, "n_adjacent": 4, "direction": "up_in_adjacent"}], '
+        '"by_cancer_type": [], "boxplot_data": [{"signature": "IL6", "signature_type": "CytoSig", "cancer_type": "all", '
+        f'"adjacent": {json.dumps({**box, "label": "Adjacent"})}, "tumor": {json.dumps({**box, "label": "Tumor"})}, '
+        '"normal": null}], "cancer_organ_map": {"CRC": "Colon"}, "summary": {"n_tumor_samples": 5}, '
+        '"cytosig_signatures": ["IL6"]}')
+    (tmp_path / "cancer_comparison.json").write_text(json.dumps({
+        "data": [{"cell_type": "CD8T05_Tex_PDCD1", "signature": "IL6", "mean_tumor": 0.5, "mean_adjacent": 0.1,
+                  "mean_difference": 0.4, "std_difference": 0.2, "n_pairs": 4, "p_value": 0.01,
+                  "signature_type": "CytoSig"}],
+        "cell_types": ["CD8T05_Tex_PDCD1"], "n_paired_donors": 7, "analysis_type": "paired_singlecell"}))
+    con = duckdb.connect()
+
+    def read(table: str, name: str) -> list[tuple]:
+        source = TableSource(con, DOMAIN.table(table), [SourceFile(tmp_path / name, name)], tmp_path)
+        return con.sql(source.select_sql()).fetchall()
+
+    [row] = read("adjacent_tissue", "adjacent_tissue.json")
+    assert row[:4] == ("tumor_vs_adjacent", "all", "IL6", "CytoSig") and row[7] is None and row[8] is None
+    assert [r[3] for r in read("adjacent_tissue_boxplots", "adjacent_tissue.json")] == ["Adjacent", "Tumor"]
+    assert read("adjacent_tissue_organ_map", "adjacent_tissue.json") == [("CRC", "Colon")]
+    assert read("adjacent_tissue_summary", "adjacent_tissue.json") == [("n_tumor_samples", 5)]
+    [row] = read("cancer_comparison", "cancer_comparison.json")
+    assert row[-2:] == (7, "paired_singlecell") and row[:3] == ("CD8T05_Tex_PDCD1", "IL6", "CytoSig")

@@ -27,10 +27,16 @@ def _shares(prefix: str, of: str) -> tuple[Column, ...]:
                       source_names=(f"{prefix}_{c}",)) for c in IMMUNE_CATEGORIES)
 
 
-def _fields(*names: str) -> str:
-    """SQL projecting the named fields of the JSON record `r.value` as text (cast later to the
-    spec types); an absent field is NULL."""
-    return ", ".join(f"json_extract_string(r.value, '$.{n}') AS {n}" for n in names)
+def _fields(record: str, *names: str) -> str:
+    """SQL projecting the named fields of the JSON value `record` as text (cast later to the spec
+    types); an absent field is NULL."""
+    return ", ".join(f"json_extract_string({record}, '$.{n}') AS {n}" for n in names)
+
+
+def _records(key: str) -> str:
+    """The records of the array under top-level `key`, one JSON value `r` each. One parse of the
+    file; unnest(from_json(...)) keeps the file from being copied per record (json_each would)."""
+    return f"SELECT unnest(from_json(json -> '$.{key}', '[\"JSON\"]')) AS r FROM doc"
 
 
 _ADJACENT_FIELDS = ("cancer_type", "signature", "signature_type", "mean_tumor", "mean_adjacent", "activity_diff",
@@ -43,30 +49,33 @@ _COMPARISON_FIELDS = ("cell_type", "signature", "signature_type", "mean_tumor", 
 # "boxplot_data": [...], "cancer_organ_map": {...}, "summary": {...}, lists}: the two differential
 # arrays, the array's key as `category`.
 ADJACENT_SQL = f"""
-    SELECT c.key AS category, {_fields(*_ADJACENT_FIELDS)}
-    FROM {{json}} AS f, json_each(f.json) AS c, json_each(c.value) AS r
-    WHERE c.key IN ('tumor_vs_adjacent', 'by_cancer_type')
+    WITH doc AS (SELECT json FROM {{json}}),
+         rec AS (SELECT 'tumor_vs_adjacent' AS category, r FROM ({_records('tumor_vs_adjacent')})
+                 UNION ALL SELECT 'by_cancer_type', r FROM ({_records('by_cancer_type')}))
+    SELECT category, {_fields('r', *_ADJACENT_FIELDS)} FROM rec
 """
 # One row per boxplot object ("adjacent", "tumor", optional "normal") of each record of the
 # pan-cancer boxplot_data and of by_cancer_type; the object's label names the tissue.
 ADJACENT_BOXPLOTS_SQL = f"""
-    SELECT {_fields('cancer_type', 'signature', 'signature_type')},
-           json_extract_string(b.value, '$.label') AS tissue,
-           {', '.join(f"json_extract_string(b.value, '$.{n}') AS {n}" for n in _BOX_FIELDS)}
-    FROM {{json}} AS f, json_each(f.json) AS c, json_each(c.value) AS r, json_each(r.value) AS b
-    WHERE c.key IN ('boxplot_data', 'by_cancer_type') AND b.key IN ('adjacent', 'tumor', 'normal')
+    WITH doc AS (SELECT json FROM {{json}}),
+         rec AS (SELECT r FROM ({_records('boxplot_data')}) UNION ALL SELECT r FROM ({_records('by_cancer_type')})),
+         box AS (SELECT r, json_extract(r, '$.' || part) AS b FROM rec, (VALUES ('adjacent'), ('tumor'), ('normal')) AS p(part))
+    SELECT {_fields('r', 'cancer_type', 'signature', 'signature_type')}, json_extract_string(b, '$.label') AS tissue,
+           {_fields('b', *_BOX_FIELDS)}
+    FROM box WHERE json_type(b) = 'OBJECT'
 """
 # A JSON object of scalars under `key` -> one row per entry (name, value).
 _OBJECT_SQL = """
-    SELECT e.key AS {name}, json_extract_string(e.value, '$') AS {value}
-    FROM {{json}} AS f, json_each(f.json, '$.{key}') AS e
+    WITH obj AS (SELECT json -> '$.{key}' AS o FROM {{json}})
+    SELECT e.key AS {name}, json_extract_string(e.value, '$') AS {value} FROM obj, json_each(obj.o) AS e
 """
 # cancer_comparison.json: records under "data" and two scalars beside them, repeated on every row.
 CANCER_COMPARISON_SQL = f"""
-    SELECT {_fields(*_COMPARISON_FIELDS)},
-           json_extract_string(f.json, '$.n_paired_donors') AS n_paired_donors,
-           json_extract_string(f.json, '$.analysis_type') AS analysis_type
-    FROM {{json}} AS f, json_each(f.json, '$.data') AS r
+    WITH doc AS (SELECT json FROM {{json}}),
+         figures AS (SELECT json ->> '$.n_paired_donors' AS n_paired_donors,
+                            json ->> '$.analysis_type' AS analysis_type FROM doc)
+    SELECT {_fields('r', *_COMPARISON_FIELDS)}, n_paired_donors, analysis_type
+    FROM ({_records('data')}) AS rec, figures
 """
 # /caf-full's class proportions (what the real service recomputes per request): each (cancer type,
 # CAF subtype) counted once with its cells, summed per CAF class, as a share of the cancer type's.

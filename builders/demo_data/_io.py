@@ -11,6 +11,7 @@ import json
 import pathlib
 import shutil
 import tempfile
+import threading
 from typing import Callable, Mapping, Sequence
 
 import duckdb
@@ -164,15 +165,22 @@ class Writer:
         return self._done(path, rows)
 
 
+_COPIER: list[duckdb.DuckDBPyConnection] = []  # one in-memory connection: connecting costs ~40 ms a file
+_COPY_LOCK = threading.Lock()
+
+
 def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET preserve_insertion_order = true")
+    with _COPY_LOCK:
+        if not _COPIER:
+            _COPIER.append(duckdb.connect())
+            _COPIER[0].execute("SET preserve_insertion_order = true")
+        con = _COPIER[0]
         con.register("records", table)
-        con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
-    finally:
-        con.close()
+        try:
+            con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        finally:
+            con.unregister("records")
 
 
 class CsvStream:

@@ -82,8 +82,9 @@ def _write(path: Path, spec: TableSpec, rows: list[dict]) -> None:
         pq.write_table(pa.Table.from_pylist(rows), path)
     elif spec.json_layout == "records":
         path.write_text(json.dumps(rows))
-    elif spec.json_layout == "data":
-        path.write_text(json.dumps({spec.json_key: rows, "meta": {"note": "ignored"}}))
+    elif spec.json_layout == "data":  # several tables may read one file, each its own key
+        doc = json.loads(path.read_text()) if path.exists() else {"meta": {"note": "ignored"}}
+        path.write_text(json.dumps({**doc, spec.json_key: rows}))
     else:  # dict_of_lists: first half 'age' (which, as in the real file, names no feature), rest 'biochemistry'
         age = [{k: v for k, v in r.items() if k != "feature"} for r in rows[: len(rows) // 2]]
         path.write_text(json.dumps({"age": age, "biochemistry": rows[len(rows) // 2:]}))

@@ -11,7 +11,8 @@ import json
 import pathlib
 import shutil
 import tempfile
-from typing import Callable, Mapping
+import threading
+from typing import Callable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -61,7 +62,7 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns
+    wanted = [c for c in spec.columns  # a computed column is the builder's, never the source's
               if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
@@ -141,6 +142,25 @@ class Writer:
         return self._done(path, table.num_rows)
 
 
+    def json_object(self, relative: str, parts: Sequence[tuple[str, object]], rows: int) -> pathlib.Path:
+        """One JSON object holding several parts in order: a pa.Table part is an array of records
+        (written by DuckDB, nested struct columns as nested objects), anything else is written as
+        JSON. For the real files that keep several record arrays, lists and scalars side by side;
+        `rows` is what the build reads from the file, for the log."""
+        path = self._path(relative)
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
+            for k, (key, value) in enumerate(parts):
+                out.write(("{" if k == 0 else ",\n") + f"{json.dumps(key)}: ")
+                if isinstance(value, pa.Table):
+                    array = pathlib.Path(tmp) / f"{k}.json"
+                    _copy_json(value, array)
+                    with open(array) as src:
+                        shutil.copyfileobj(src, out)
+                else:
+                    out.write(json.dumps(value))
+            out.write("}\n")
+        return self._done(path, rows)
+
     def nested_json(self, spec: TableSpec, document: object, rows: int, indent: int | None = 1) -> pathlib.Path:
         """A small source in a shape of its own (read by the spec's source_sql), written as given;
         `rows` is what the build will read from it, for the log."""
@@ -154,7 +174,7 @@ class Writer:
         written by DuckDB, so no record passes through Python. Logs the records written."""
         path = self._path(relative or spec.source)
         rows = 0
-        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp, duckdb.connect() as con:
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
             def write(node) -> None:
                 nonlocal rows
                 if isinstance(node, Records):
@@ -162,7 +182,7 @@ class Writer:
                     first = True
                     for k, table in enumerate(t for t in node.tables if t.num_rows):
                         array = pathlib.Path(tmp) / f"{k}.json"
-                        _copy_json(table, array, con)
+                        _copy_json(table, array)
                         text = array.read_text().strip()
                         out.write(("" if first else ",") + text[1:-1].strip())
                         first, rows = False, rows + table.num_rows
@@ -195,18 +215,22 @@ class Records:
         self.tables = tuple(merged)
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path, con: duckdb.DuckDBPyConnection | None = None) -> None:
+_COPIER: list[duckdb.DuckDBPyConnection] = []  # one in-memory connection: connecting costs ~40 ms a file
+_COPY_LOCK = threading.Lock()
+
+
+def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
-    own = con is None
-    con = duckdb.connect() if own else con
-    try:
-        con.execute("SET preserve_insertion_order = true")
+    with _COPY_LOCK:
+        if not _COPIER:
+            _COPIER.append(duckdb.connect())
+            _COPIER[0].execute("SET preserve_insertion_order = true")
+        con = _COPIER[0]
         con.register("records", table)
-        con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
-        con.unregister("records")
-    finally:
-        if own:
-            con.close()
+        try:
+            con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        finally:
+            con.unregister("records")
 
 
 class CsvStream:

@@ -92,6 +92,18 @@ class Scale:
         return scaled(len(names.SCATLAS_CANCER_CELL_TYPES), self.s, 6)
 
     @property
+    def scatlas_cancer_types(self) -> int:
+        return scaled(len(names.SCATLAS_CANCER_TYPES), self.s, 6)  # the floor keeps six adjacent-tissue types
+
+    @property
+    def scatlas_subclusters(self) -> int:
+        return scaled(len(names.SCATLAS_CANCER_SUBCLUSTERS), self.s, 20)  # every classified category
+
+    @property
+    def scatlas_donors_per_cancer_type(self) -> int:
+        return scaled(16, self.s, 6)  # 464 cancer donors / 29 cancer types
+
+    @property
     def diseases(self) -> int:
         return scaled(len(names.DISEASES), self.s, 6)
 

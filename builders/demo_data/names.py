@@ -796,12 +796,13 @@ CIMA_SEXES = ("Male", "Female")
 CIMA_BLOOD_TYPES = ("O", "A", "B", "AB")
 CIMA_SMOKING = ("Never", "Former", "Current")
 
+# The real atlas's 35 organs (visualization/index.html EMBEDDED_STATS), in priority order: the first
+# six hold the organs the first six cancer types map to (organ_cancer_matrix, adjacent tissue).
 SCATLAS_ORGANS = (
-    "Blood", "Lung", "Liver", "Colon", "Kidney", "Heart", "Skin", "Brain", "Spleen", "Bone marrow",
-    "Lymph node", "Breast", "Pancreas", "Stomach", "Small intestine", "Thymus", "Esophagus",
-    "Prostate", "Ovary", "Uterus", "Testis", "Thyroid", "Muscle", "Adipose", "Bladder", "Eye",
-    "Placenta", "Tonsil", "Trachea", "Rectum", "Vasculature", "Fallopian tube", "Adrenal gland",
-    "Salivary gland", "Nasal mucosa",
+    "Blood", "Lung", "Liver", "Colon", "Kidney", "Oral", "Skin", "Breast", "Pancreas", "Stomach",
+    "Heart", "Spleen", "BoneMarrow", "LymphNode", "SmallIntestine", "Esophagus", "Prostate", "Ovary",
+    "Uterus", "Testis", "Thymus", "Bladder", "Eye", "Fat", "Rectum", "Trachea", "Vasculature",
+    "SalivaryGland", "SkeletalMuscle", "Nose", "Omentum", "Tongue", "Ureter", "Vagina", "CommonBileDuct",
 )
 assert len(SCATLAS_ORGANS) == 35
 SCATLAS_GENERIC = ("T cell CD4", "T cell CD8", "NK cell", "B cell", "Plasma cell", "Macrophage",
@@ -811,12 +812,12 @@ SCATLAS_SPECIFIC = {
     "Lung": ("AT1", "AT2", "Ciliated", "Club"), "Liver": ("Hepatocyte", "Cholangiocyte", "Kupffer cell"),
     "Colon": ("Enterocyte", "Goblet cell", "Colonocyte"), "Kidney": ("Proximal tubule", "Podocyte"),
     "Heart": ("Cardiomyocyte",), "Skin": ("Keratinocyte", "Melanocyte"),
-    "Brain": ("Neuron", "Astrocyte", "Oligodendrocyte", "Microglia"),
     "Blood": ("Classical monocyte", "Neutrophil", "Platelet"),
     "Pancreas": ("Acinar cell", "Ductal cell", "Beta cell"), "Breast": ("Luminal cell", "Basal cell"),
-    "Stomach": ("Pit cell", "Chief cell"), "Small intestine": ("Enterocyte", "Paneth cell"),
+    "Stomach": ("Pit cell", "Chief cell"), "SmallIntestine": ("Enterocyte", "Paneth cell"),
     "Thymus": ("Thymocyte", "TEC"), "Testis": ("Spermatocyte", "Sertoli cell"),
-    "Thyroid": ("Thyrocyte",), "Muscle": ("Myocyte", "Satellite cell"), "Adipose": ("Adipocyte",),
+    "Oral": ("Keratinocyte", "Salivary acinar cell"), "SkeletalMuscle": ("Myocyte", "Satellite cell"),
+    "Fat": ("Adipocyte",), "Eye": ("Photoreceptor", "Retinal pigment epithelium"),
 }
 SCATLAS_CANCER_CELL_TYPES = (
     "Malignant cell", "CAF", "TAM", "CD8 T exhausted", "Treg", "CD4 T", "NK cell", "B cell",
@@ -826,6 +827,29 @@ SCATLAS_CANCER_CELL_TYPES = (
     "Tfh", "gdT",
 )
 assert len(SCATLAS_CANCER_CELL_TYPES) == 30
+# scAtlas pan-cancer: the 29 cancer types in priority order. The first seven are those whose
+# adjacent tissue the real pipeline maps to a normal organ (CRC, HCC, LUAD, KIRC, HNSC, ICC, cSCC);
+# the 13 labelled codes follow; the rest as in the immune-infiltration notes and organ map.
+SCATLAS_CANCER_TYPES = (
+    "CRC", "HCC", "LUAD", "KIRC", "HNSC", "ICC", "cSCC", "BRCA", "PAAD", "STAD", "ESCA", "THCA", "LYM",
+    "KIRP", "TGCT", "NET", "LUSC", "OV", "SKCM", "PRAD", "ALM", "GBM", "BLCA", "UCEC", "CESC", "NPC",
+    "SARC", "MB", "GIST",
+)
+assert len(SCATLAS_CANCER_TYPES) == 29
+# Cancer pseudobulk subClusters (PREFIX##_Subtype_MARKER, as the real atlas names them), in priority
+# order: the first 20 hold every category the immune, exhaustion and CAF analyses classify by name
+# (malignant, T-cell states and subsets, each myeloid and lymphoid category, each CAF class, stroma).
+SCATLAS_CANCER_SUBCLUSTERS = (
+    "Epi_Malignant_EPCAM", "CD8T05_Tex_PDCD1", "CD8T06_Tex_CXCL13", "CD8T02_Tem_GZMK", "CD8T04_Tcm_IL7R",
+    "CD4T01_Tn_CCR7", "CD4T08_Treg_FOXP3", "M09_Mph_SPP1", "M05_Mo_CD14", "M02_cDC2_CD1C", "M13_Neu_CXCL8",
+    "M15_Mast_TPSAB1", "I01_NK_FCGR3A", "I08_ILC3_KIT", "B01_Naive_TCL1A", "S22_iCAF_CXCL12",
+    "S23_myCAF_ACTA2", "S24_apCAF_HLA-DRA", "S05_Fb_PI16", "E01_Endo_ACKR1",
+    "B12_Plasma_IGHA2", "M03_pDC_LILRA4", "CD4T03_Tfh_CXCL13", "M07_Mph_C1QC", "S15_Peri_RGS5",
+    "CD4T05_Tem_ANXA1", "E03_Lymph_PROX1", "Epi_Cycling_MKI67", "M06_Mo_FCGR3A", "I02_NK_XCL1",
+    "S12_Fb_COL1A1", "M01_cDC1_CLEC9A", "CD8T03_Temra_GZMB", "S20_SMC_MYH11", "B05_Memory_CD27",
+    "M18_Mph_LYVE1",
+)
+assert len(set(SCATLAS_CANCER_SUBCLUSTERS)) == 36
 
 # Cell-type programmes for the atlases (§8.3), matched by substring of the cell-type name.
 ATLAS_CELL_PROGRAMMES = (

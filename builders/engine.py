@@ -427,12 +427,13 @@ def create_sql(table: TableSpec) -> str:
 
 
 def comment_table(con: duckdb.DuckDBPyConnection, table: TableSpec) -> None:
-    """Store the spec's table and column descriptions as comments (the services read them)."""
+    """Store the spec's table and column descriptions as comments (the services read them), in one
+    transaction: committed one by one, they cost ~6 ms a table."""
     name = quote(table.name)
-    con.execute(f"COMMENT ON TABLE {name} IS {literal(table.description)}")
-    for col in table.columns:
-        if col.description:
-            con.execute(f"COMMENT ON COLUMN {name}.{quote(col.name)} IS {literal(col.description)}")
+    statements = [f"COMMENT ON TABLE {name} IS {literal(table.description)}"] + [
+        f"COMMENT ON COLUMN {name}.{quote(col.name)} IS {literal(col.description)}"
+        for col in table.columns if col.description]
+    con.execute("BEGIN TRANSACTION; " + "; ".join(statements) + "; COMMIT")
 
 
 def create_manifest_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -61,7 +61,8 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop]
+    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop
+              and c.expression is None]  # computed by the builder
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
     if given != names:
@@ -107,11 +108,12 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
+             extra: Mapping[str, object] | None = None, drop: tuple[str, ...] = ()) -> pathlib.Path:
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
+        `drop`: spec columns the source does not hold (its source_sql derives them)."""
         path = self._path(spec.source)
         if spec.json_layout == "records":
-            table = to_table(spec, columns)
+            table = to_table(spec, columns, drop=drop)
             _copy_json(table, path)
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
@@ -135,6 +137,17 @@ class Writer:
             out.write("}\n")
         return self._done(path, table.num_rows)
 
+
+    def new_file(self, relative: str) -> pathlib.Path:
+        """The path of a source a generator writes itself (a SQLite file, JSON in a writer's own
+        shape), its directory created and any old file removed; hand it to `written` when done."""
+        path = self._path(relative)
+        path.unlink(missing_ok=True)
+        return path
+
+    def written(self, path: pathlib.Path, rows: int) -> pathlib.Path:
+        """Record (and log) a file written through `new_file`; `rows` as the build will read them."""
+        return self._done(path, rows)
 
     def nested_json(self, spec: TableSpec, document: object, rows: int) -> pathlib.Path:
         """A small source in a shape of its own (read by the spec's source_sql), written as given;

@@ -203,7 +203,7 @@ def _bulk_rnaseq(writer: Writer, con, csv: str, scatter: dict, groups: dict, dem
         entry["donor_level"] = donor_level
         level = BULK_LEVELS[dataset]
         entry["stratified_scatter"] = {level: {s: {t: {k: v for k, v in e.items() if k not in ("rho_ci", "celltypes")}
-                                                   for t, e in scatter[("bulk_rnaseq", dataset, level, s)].items()}
+                                                   for t, e in scatter.get(("bulk_rnaseq", dataset, level, s), {}).items()}
                                                for s in SIG_TYPES}}
         document[dataset] = entry
     path = writer.new_file(spec.BULK)
@@ -259,6 +259,8 @@ def _scatter_db(writer: Writer, demo: AtlasDemo, sigs: Signatures, groups: dict,
             files[("celltype", atlas, level, sigtype)] = entries
     for dataset, level in BULK_LEVELS.items():  # the same H5ADs and computation; no rho_ci, no celltypes
         for sigtype in SIG_TYPES:
+            if (dataset, sigtype) == ("tcga", "lincytosig"):  # none resolved (the API then lists donor-level rows)
+                continue
             files[("bulk_rnaseq", dataset, level, sigtype)] = {
                 t: {**{k: v for k, v in e.items() if k not in ("rho_ci", "celltypes")}, "rho_ci": None}
                 for t, e in files[("celltype", dataset, level, sigtype)].items()}

@@ -456,7 +456,7 @@ RECORD_TABLES = (
         name="validation_singlecell_spearman",
         description="Spearman rho of expression vs activity over each Type 4 record's sampled cells (as the "
                     "single-cell page computes it per request): rank correlation with average ranks for "
-                    "ties, NULL under 10 points.",
+                    "ties, NULL under 10 points; one row per Type 4 record.",
         derived_sql="""
             WITH ranked AS (
                 SELECT signature_type, atlas, signature,
@@ -465,11 +465,13 @@ RECORD_TABLES = (
                        rank() OVER (PARTITION BY signature_type, atlas, signature ORDER BY activity)
                          + (count(*) OVER (PARTITION BY signature_type, atlas, signature, activity) - 1) / 2.0 AS ry
                 FROM validation_singlecell_points WHERE expression IS NOT NULL AND activity IS NOT NULL)
-            SELECT signature_type, atlas, signature, count(*) AS n_points,
-                   CASE WHEN count(*) >= 10 THEN round(corr(rx, ry), 4) END AS rho
-            FROM ranked GROUP BY ALL""",
-        depends_on=("validation_singlecell_points",),
-        columns=(*_record_key(), count("n_points"), real("rho", "Spearman rho (4 dp).")),
+            SELECT signature_type, atlas, signature, count(ranked.rx) AS n_sampled,
+                   CASE WHEN count(ranked.rx) >= 10 THEN round(corr(rx, ry), 4) END AS sampled_rho
+            FROM validation_singlecell LEFT JOIN ranked USING (signature_type, atlas, signature)
+            GROUP BY ALL""",
+        depends_on=("validation_singlecell", "validation_singlecell_points"),
+        columns=(*_record_key(), count("n_sampled", "Sampled cells with both values."),
+                 real("sampled_rho", "Spearman rho (4 dp).")),
         key=_KEY,
         signature_types=ATLAS_SIGNATURE_TYPES,
     ),

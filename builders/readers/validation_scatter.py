@@ -21,7 +21,6 @@ import numpy as np
 import pyarrow as pa
 
 BATCH_TARGETS = 512  # target rows per batch of scatter_targets / per fetch of blobs
-BATCH_POINTS = 1 << 16  # points per record batch of scatter_points
 _SCOPE = ("sigtype", "source", "atlas", "level")
 _EXTRA = {"matched_rho": pa.float64(), "matched_pval": pa.float64(), "matched_n": pa.int64(),
           "lincytosig_celltype": pa.string(), "matched_atlas_celltypes": pa.string()}
@@ -152,13 +151,14 @@ def parse_points(blob: bytes, where: str) -> np.ndarray:
 
 
 def scatter_points(path: Path) -> pa.RecordBatchReader:
+    """One record batch per fetch of targets: their points parsed blob by blob, then every column
+    built at once (the targets' labels taken by index, no per-point Python)."""
     sql = ("SELECT t.sigtype, t.source, t.atlas, t.level, t.target, t.id, t.n, t.groups_json, p.points_blob "
            "FROM scatter_targets AS t JOIN scatter_points AS p ON p.target_id = t.id ORDER BY t.id")
 
     def batches():
-        pending: list[pa.RecordBatch] = []
-        size = 0
         for rows in _rows(path, sql):
+            xs, ys, gs, counts, labels, offsets = [], [], [], [], [], []
             for row in rows:
                 where = _where(row)
                 points = parse_points(row[8], where)
@@ -166,26 +166,27 @@ def scatter_points(path: Path) -> pa.RecordBatchReader:
                 if row[6] is not None and row[6] != n:
                     raise ValueError(f"{where}: n = {row[6]} but its blob holds {n} points")
                 groups = _groups(row[7], where) or []
-                if points.shape[1] == 3:
-                    g = points[:, 2].astype(np.int32)
-                    known = (g >= 0) & (g < len(groups))
-                    group_index = pa.array(g, pa.int32())
-                    group_name = pa.DictionaryArray.from_arrays(
-                        pa.array(np.where(known, g, 0), pa.int32(), mask=~known), pa.array(groups or [""], pa.string()))
-                else:
-                    group_index = pa.nulls(n, pa.int32())
-                    group_name = pa.nulls(n, pa.string())
-                scope = [pa.repeat(pa.scalar(v, pa.string()), n) for v in row[:5]]
-                pending.append(pa.record_batch(
-                    [*scope, pa.repeat(pa.scalar(row[5], pa.int64()), n), pa.array(np.arange(n, dtype=np.int32)),
-                     pa.array(points[:, 0]), pa.array(points[:, 1]), group_index,
-                     group_name.dictionary_decode() if isinstance(group_name, pa.DictionaryArray) else group_name],
-                    schema=POINTS_SCHEMA))
-                size += n
-                if size >= BATCH_POINTS:
-                    yield from pa.Table.from_batches(pending, POINTS_SCHEMA).combine_chunks().to_batches()
-                    pending, size = [], 0
-        if pending:
-            yield from pa.Table.from_batches(pending, POINTS_SCHEMA).combine_chunks().to_batches()
+                g = points[:, 2].astype(np.int64) if points.shape[1] == 3 else np.full(n, -2, dtype=np.int64)
+                # a label's position in this batch's label list, -1 for none (-1 in the file, no groups)
+                known = (g >= 0) & (g < len(groups))
+                gs.append(np.where(known, g + len(labels), -1))
+                offsets.append(g)
+                labels += groups
+                xs.append(points[:, 0])
+                ys.append(points[:, 1])
+                counts.append(n)
+            target = np.repeat(np.arange(len(rows)), counts)
+            raw_g = np.concatenate(offsets) if offsets else np.empty(0, np.int64)
+            label_index = np.concatenate(gs) if gs else np.empty(0, np.int64)
+            names = pa.array(labels or [""], pa.string()).take(
+                pa.array(np.maximum(label_index, 0), mask=label_index < 0))
+            scope = [pa.array([row[i] for row in rows], f.type).take(target)
+                     for i, f in zip(range(6), POINTS_SCHEMA)]
+            point_index = np.concatenate([np.arange(n, dtype=np.int32) for n in counts]) if counts else []
+            yield pa.record_batch(
+                [*scope, pa.array(point_index, pa.int32()),
+                 pa.array(np.concatenate(xs) if xs else [], pa.float64()),
+                 pa.array(np.concatenate(ys) if ys else [], pa.float64()),
+                 pa.array(raw_g.astype(np.int32), pa.int32(), mask=raw_g == -2), names], schema=POINTS_SCHEMA)
 
     return pa.RecordBatchReader.from_batches(POINTS_SCHEMA, batches())

@@ -45,7 +45,15 @@ def _significant() -> Column:
 # --- A. bulk RNA-seq (GTEx, TCGA) ------------------------------------------------------------
 
 BULK = V + "bulk_rnaseq_validation.json"
-_DATASETS = "FROM {json} AS f, json_each(f.json) AS d"
+# Every source below is parsed once per file by json_transform (objects keyed by name as MAPs) and
+# its lists unnested in the projection: a lateral json_each over a big document would copy the
+# document into every row it produces.
+_DATASETS = "FROM (SELECT unnest(map_entries(CAST(f.json AS MAP(VARCHAR, JSON)))) AS d FROM {json} AS f)"
+_DONOR_LEVEL = ("MAP(VARCHAR, STRUCT(target VARCHAR, gene VARCHAR, level VARCHAR, rho JSON, pval JSON, n JSON, "
+                "mean_expr JSON, mean_activity JSON, significant JSON, lincytosig_celltype VARCHAR, matched_rho JSON, "
+                "matched_pval JSON, matched_n JSON, matched_atlas_celltypes VARCHAR)[])")
+_SUMMARY = ("MAP(VARCHAR, STRUCT(n_targets JSON, n_significant JSON, median_rho JSON, mean_rho JSON, "
+            "pct_positive JSON))")
 
 BULK_TABLES = (
     TableSpec(
@@ -54,14 +62,16 @@ BULK_TABLES = (
                     "'all' rows of the cross-sample correlations, per dataset, level and signature type.",
         source=BULK, format="json",
         source_sql=f"""
-            SELECT d.key AS dataset, s.key AS signature_type, r.value->>'target' AS target,
-                   r.value->>'gene' AS gene, r.value->>'level' AS level, r.value->'rho' AS rho,
-                   r.value->'pval' AS pval, r.value->'n' AS n, r.value->'mean_expr' AS mean_expr,
-                   r.value->'mean_activity' AS mean_activity, r.value->'significant' AS significant,
-                   r.value->>'lincytosig_celltype' AS lincytosig_celltype, r.value->'matched_rho' AS matched_rho,
-                   r.value->'matched_pval' AS matched_pval, r.value->'matched_n' AS matched_n,
-                   r.value->>'matched_atlas_celltypes' AS matched_atlas_celltypes
-            {_DATASETS}, json_each(d.value->'donor_level') AS s, json_each(s.value) AS r""",
+            SELECT dataset, signature_type, r['target'] AS target, r['gene'] AS gene, r['level'] AS level,
+                   r['rho'] AS rho, r['pval'] AS pval, r['n'] AS n, r['mean_expr'] AS mean_expr,
+                   r['mean_activity'] AS mean_activity, r['significant'] AS significant,
+                   r['lincytosig_celltype'] AS lincytosig_celltype, r['matched_rho'] AS matched_rho,
+                   r['matched_pval'] AS matched_pval, r['matched_n'] AS matched_n,
+                   r['matched_atlas_celltypes'] AS matched_atlas_celltypes
+            FROM (SELECT dataset, s.key AS signature_type, unnest(s.value) AS r
+                  FROM (SELECT d.key AS dataset,
+                               unnest(map_entries(json_transform(d.value, '{{"donor_level": "{_DONOR_LEVEL}"}}')['donor_level'])) AS s
+                        {_DATASETS}))""",
         columns=(
             key_text("dataset", "gtex or tcga."),
             key_text("level", "gtex: donor_only, by_tissue; tcga: donor_only, by_cancer, primary_only, "
@@ -86,7 +96,7 @@ BULK_TABLES = (
         name="validation_bulk_datasets",
         description="The bulk RNA-seq datasets of the validation pages and their sample counts.",
         source=BULK, format="json",
-        source_sql=f"SELECT d.key AS dataset, d.value->'n_samples' AS n_samples {_DATASETS}",
+        source_sql=f"SELECT d.key AS dataset, json_extract(d.value, '$.n_samples') AS n_samples {_DATASETS}",
         columns=(key_text("dataset", "gtex or tcga."), count("n_samples", "Samples (0: the writer found none).")),
         key=("dataset",),
     ),
@@ -95,10 +105,14 @@ BULK_TABLES = (
         description="Tissue (GTEx) and cancer (TCGA) types of the bulk datasets, sorted as the source lists them.",
         source=BULK, format="json",
         source_sql=f"""
-            SELECT d.key AS dataset, g.key AS group_kind, CAST(i.key AS INTEGER) AS group_index,
-                   json_extract_string(i.value, '$') AS group_name
-            {_DATASETS}, json_each(d.value) AS g, json_each(g.value) AS i
-            WHERE g.key IN ('tissue_types', 'cancer_types')""",
+            WITH g AS (SELECT d.key AS dataset,
+                              json_transform(d.value, '{{"tissue_types": ["VARCHAR"], "cancer_types": ["VARCHAR"]}}') AS g
+                       {_DATASETS})
+            SELECT dataset, 'tissue_types' AS group_kind, generate_subscripts(g['tissue_types'], 1) - 1 AS group_index,
+                   unnest(g['tissue_types']) AS group_name FROM g
+            UNION ALL
+            SELECT dataset, 'cancer_types', generate_subscripts(g['cancer_types'], 1) - 1, unnest(g['cancer_types'])
+            FROM g""",
         columns=(
             key_text("dataset"),
             key_text("group_kind", "tissue_types or cancer_types."),
@@ -113,10 +127,12 @@ BULK_TABLES = (
                     "the 'all' rows of every level (so a target counts once per level, as in the source).",
         source=BULK, format="json",
         source_sql=f"""
-            SELECT d.key AS dataset, s.key AS signature_type, s.value->'n_targets' AS n_targets,
-                   s.value->'n_significant' AS n_significant, s.value->'median_rho' AS median_rho,
-                   s.value->'mean_rho' AS mean_rho, s.value->'pct_positive' AS pct_positive
-            {_DATASETS}, json_each(d.value->'summary') AS s""",
+            SELECT dataset, s.key AS signature_type, s.value['n_targets'] AS n_targets,
+                   s.value['n_significant'] AS n_significant, s.value['median_rho'] AS median_rho,
+                   s.value['mean_rho'] AS mean_rho, s.value['pct_positive'] AS pct_positive
+            FROM (SELECT d.key AS dataset,
+                         unnest(map_entries(json_transform(d.value, '{{"summary": "{_SUMMARY}"}}')['summary'])) AS s
+                  {_DATASETS})""",
         columns=(
             key_text("dataset"), signature_type(),
             count("n_targets"), count("n_significant"),
@@ -163,24 +179,23 @@ def _points(group_description: str) -> tuple[Column, ...]:
 
 def _keyed_scatter_sql() -> str:
     """JSON files {target: {gene, rho, pval, n, rho_ci, groups, points: [[x, y, g], ...]}} named
-    {atlas}_{level}_{sigtype}.json -> one row per point. Each target object is parsed once
-    (json_transform) and its points unnested as a list, so the cost is linear in the points."""
+    {atlas}_{level}_{sigtype}.json -> one row per point."""
     atlases = "|".join(P17C_ATLASES)
     name = f"NULLIF(regexp_extract({{path}}, '/({atlases})_([a-z0-9_]+)_(cytosig|lincytosig|secact)\\.json$', ?), '')"
-    structure = ('{"gene": "VARCHAR", "rho": "JSON", "pval": "JSON", "n": "JSON", "rho_ci": ["JSON"], '
-                 '"groups": ["VARCHAR"], "points": "JSON"}')
+    targets = ('"MAP(VARCHAR, STRUCT(gene VARCHAR, rho JSON, pval JSON, n JSON, rho_ci JSON[], groups VARCHAR[], '
+               'points DOUBLE[][]))"')
     return f"""
-        SELECT * EXCLUDE (pt), pt[1] AS expression_z, pt[2] AS activity, pt[3] AS group_index
-        FROM (SELECT * EXCLUDE (points, names), generate_subscripts(points, 1) - 1 AS point_index,
+        SELECT {name.replace('?', '1')} AS atlas, {name.replace('?', '2')} AS level,
+               {name.replace('?', '3')} AS signature_type, * EXCLUDE (pt), pt[1] AS expression_z, pt[2] AS activity,
+               pt[3] AS group_index
+        FROM (SELECT target, gene, rho, pval, n, rho_ci_lo, rho_ci_hi, generate_subscripts(points, 1) - 1 AS point_index,
                      unnest(points) AS pt, unnest(names) AS group_name
-              FROM (SELECT *, list_transform(points, lambda p: CASE WHEN p[3] >= 0 THEN groups[CAST(p[3] AS INTEGER) + 1]
-                                                           END) AS names
-                    FROM (SELECT {name.replace('?', '1')} AS atlas, {name.replace('?', '2')} AS level,
-                                 {name.replace('?', '3')} AS signature_type, t.key AS target, s.gene, s.rho, s.pval,
-                                 s.n, s.rho_ci[1] AS rho_ci_lo, s.rho_ci[2] AS rho_ci_hi,
-                                 CAST(s.points AS DOUBLE[][]) AS points, s.groups
-                          FROM (SELECT t.key, json_transform(t.value, '{structure}') AS s
-                                FROM {{json}} AS f, json_each(f.json) AS t) AS t)))"""
+              FROM (SELECT t.key AS target, t.value['gene'] AS gene, t.value['rho'] AS rho, t.value['pval'] AS pval,
+                           t.value['n'] AS n, t.value['rho_ci'][1] AS rho_ci_lo, t.value['rho_ci'][2] AS rho_ci_hi,
+                           t.value['points'] AS points,
+                           list_transform(t.value['points'], lambda p: CASE WHEN p[3] >= 0
+                                          THEN t.value['groups'][CAST(p[3] AS INTEGER) + 1] END) AS names
+                    FROM (SELECT unnest(map_entries(json_transform(f.json, '{targets}'))) AS t FROM {{json}} AS f)))"""
 
 
 def _keyed_scatter(name: str, description: str, source: str, **kw) -> TableSpec:
@@ -320,11 +335,16 @@ _RECORD_KEY: Fields = {"atlas": (("atlas",), TEXT), "signature_type": (("signatu
                        "signature": (("signature",), TEXT)}
 
 
+def _records(section: str, structure: str) -> str:
+    """FROM clause: the records of `$.<section>` of each file, parsed once, as struct `s`."""
+    return (f"FROM (SELECT unnest(json_transform(f.json, '{{\"{section}\": [{structure}]}}')['{section}']) AS s "
+            f"FROM {{json}} AS f)")
+
+
 def _record_sql(section: str, fields: Fields) -> str:
-    """One row per record of `$.<section>` of each file; each record parsed once (json_transform)."""
+    """One row per record of `$.<section>` of each file."""
     fields = _RECORD_KEY | fields
-    return (f"SELECT {', '.join(_select('s', fields))} FROM (SELECT json_transform(r.value, '{_structure(fields)}') "
-            f"AS s FROM {{json}} AS f, json_each(f.json->'{section}') AS r)")
+    return f"SELECT {', '.join(_select('s', fields))} {_records(section, _structure(fields))}"
 
 
 def _points_sql(section: str, points: str, fields: Fields) -> str:
@@ -333,9 +353,7 @@ def _points_sql(section: str, points: str, fields: Fields) -> str:
     structure = _structure(_RECORD_KEY | {points: ((points,), [item])})
     return (f"SELECT atlas, signature_type, signature, point_index, {', '.join(_select('p', fields))} "
             f"FROM (SELECT {', '.join(_select('s', _RECORD_KEY))}, generate_subscripts(s['{points}'], 1) - 1 "
-            f"AS point_index, unnest(s['{points}']) AS p "
-            f"FROM (SELECT json_transform(r.value, '{structure}') AS s "
-            f"FROM {{json}} AS f, json_each(f.json->'{section}') AS r))")
+            f"AS point_index, unnest(s['{points}']) AS p {_records(section, structure)})")
 
 
 def _fields(*names: str, kind: str = VALUE, under: tuple[str, ...] = (), prefix: str = "") -> Fields:
@@ -382,9 +400,10 @@ RECORD_TABLES = (
         description="The atlases with validation data (one file each) and the signature types each covers.",
         source=VALIDATION_FILES, format="json",
         source_sql="""
-            SELECT f.json->>'atlas' AS atlas, json_extract_string(t.value, '$') AS signature_type,
-                   t.key AS type_index
-            FROM {json} AS f, json_each(f.json->'signature_types') AS t""",
+            SELECT t['atlas'] AS atlas, unnest(t['signature_types']) AS signature_type,
+                   generate_subscripts(t['signature_types'], 1) - 1 AS type_index
+            FROM (SELECT json_transform(f.json, '{"atlas": "VARCHAR", "signature_types": ["VARCHAR"]}') AS t
+                  FROM {json} AS f)""",
         columns=(key_text("atlas"), signature_type(), integer("type_index", nullable=False)),
         key=("atlas", "signature_type"),
         signature_types=ATLAS_SIGNATURE_TYPES,
@@ -498,16 +517,16 @@ RECORD_TABLES = (
                     "association belongs to the n-th of the file's signature_types.",
         source=VALIDATION_FILES, format="json",
         source_sql=f"""
-            SELECT b->>'atlas' AS atlas, b->'signature_types'->>(occurrence - 1) AS signature_type,
-                   * EXCLUDE (b, occurrence)
-            FROM (SELECT b, result_index,
-                         row_number() OVER (PARTITION BY b->>'atlas', signature, expected_cell_type
-                                            ORDER BY result_index) AS occurrence,
-                         * EXCLUDE (b, result_index)
-                  FROM (SELECT b, CAST(r.key AS INTEGER) AS result_index, {', '.join(_select('s', _ASSOCIATION))}
-                        FROM (SELECT b, r, json_transform(r.value, '{_structure(_ASSOCIATION)}') AS s
-                              FROM (SELECT f.json->'biological_associations' AS b FROM {{json}} AS f),
-                                   json_each(b->'results') AS r)))""",
+            SELECT atlas, types[occurrence] AS signature_type, * EXCLUDE (atlas, types, occurrence)
+            FROM (SELECT *, row_number() OVER (PARTITION BY atlas, signature, expected_cell_type
+                                               ORDER BY result_index) AS occurrence
+                  FROM (SELECT atlas, types, result_index, {', '.join(_select('s', _ASSOCIATION))}
+                        FROM (SELECT b['atlas'] AS atlas, b['signature_types'] AS types,
+                                     generate_subscripts(b['results'], 1) - 1 AS result_index, unnest(b['results']) AS s
+                              FROM (SELECT json_transform(f.json, '{{"biological_associations": {{"atlas": "VARCHAR",
+                                           "signature_types": ["VARCHAR"], "results": [{_structure(_ASSOCIATION)}]}}}}')
+                                           ['biological_associations'] AS b
+                                    FROM {{json}} AS f))))""",
         columns=(
             key_text("atlas"), signature_type(), key_text("signature"),
             key_text("expected_cell_type"),
@@ -536,8 +555,10 @@ BOXPLOT_TABLES = (
         description="Categories of the validation summary boxplot (dataset x entity kind), in display order.",
         source=BOXPLOT, format="json",
         source_sql="""
-            SELECT CAST(c.key AS INTEGER) AS category_index, c.value->>'key' AS category, c.value->>'label' AS label
-            FROM {json} AS f, json_each(f.json->'categories') AS c""",
+            SELECT generate_subscripts(c, 1) - 1 AS category_index, unnest(c)['key'] AS category,
+                   unnest(c)['label'] AS label
+            FROM (SELECT json_transform(f.json, '{"categories": [{"key": "VARCHAR", "label": "VARCHAR"}]}')['categories']
+                         AS c FROM {json} AS f)""",
         columns=(integer("category_index", nullable=False), key_text("category"), key_text("label")),
         key=("category",),
     ),
@@ -547,11 +568,15 @@ BOXPLOT_TABLES = (
                     "(tissue, cancer, donor or cell type; at most 50, subsampled and sorted beyond that).",
         source=BOXPLOT, format="json",
         source_sql="""
-            SELECT s.key AS signature_type, t.key AS target, c.key AS category, CAST(i.key AS INTEGER) AS rho_index,
-                   i.value AS rho
-            FROM {json} AS f, json_each(f.json) AS s, json_each(s.value->'rhos') AS t, json_each(t.value) AS c,
-                 json_each(c.value) AS i
-            WHERE s.key <> 'categories'""",
+            SELECT signature_type, target, category, generate_subscripts(rhos, 1) - 1 AS rho_index, unnest(rhos) AS rho
+            FROM (SELECT signature_type, target, c.key AS category, c.value AS rhos
+                  FROM (SELECT signature_type, t.key AS target, unnest(map_entries(t.value)) AS c
+                        FROM (SELECT s.key AS signature_type,
+                                     unnest(map_entries(json_transform(s.value,
+                                         '{"rhos": "MAP(VARCHAR, MAP(VARCHAR, JSON[]))"}')['rhos'])) AS t
+                              FROM (SELECT unnest(map_entries(CAST(f.json AS MAP(VARCHAR, JSON)))) AS s
+                                    FROM {json} AS f)
+                              WHERE s.key <> 'categories')))""",
         columns=(signature_type(), _target(), key_text("category"),
                  integer("rho_index", "Position in the category's list.", nullable=False),
                  real("rho", "Spearman rho (4 dp).")),

@@ -163,7 +163,7 @@ def _scatter_scope() -> tuple[Column, ...]:
 def _target_stats() -> tuple[Column, ...]:
     return (text("gene", "Gene the target resolved to."),
             real("rho", "Spearman rho of expression vs activity (4 dp)."),
-            pvalue("pval", "Spearman p (2 significant figures)."),
+            pvalue("pval", "Spearman p (3 significant digits, as `%.2e` keeps them)."),
             count("n", "Points."),
             real("rho_ci_lo", "95% CI of rho, low end (Fisher z; bootstrap percentiles for resampled)."),
             real("rho_ci_hi", "95% CI of rho, high end."))

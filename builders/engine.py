@@ -268,11 +268,12 @@ class _DomainBuild:
         else:
             files = resolve_sources(table, self.source)
             hashes = [hasher.submit(sha256_file, f.path) for f in files]
-            source = TableSource(con, table, files, self.scratch)
-            select = source.select_sql()
+            source = TableSource(con, table, files, self.scratch) if files else None
+            select = source.select_sql() if files else None  # an optional source that is absent: empty
         order = ", ".join(quote(k) for k in table.key)
         try:
-            con.execute(f"INSERT INTO {quote(table.name)} SELECT * FROM ({select}) ORDER BY {order}")
+            if select is not None:
+                con.execute(f"INSERT INTO {quote(table.name)} SELECT * FROM ({select}) ORDER BY {order}")
         except duckdb.Error as exc:
             if source is not None:
                 raise source.explain(exc) from None

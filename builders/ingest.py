@@ -26,6 +26,7 @@ exactly where the problem is. Positions are written as
 from __future__ import annotations
 
 import csv
+import fnmatch
 import gzip
 import importlib
 import re
@@ -67,15 +68,20 @@ class Position:
 
 
 def resolve_sources(spec: TableSpec, source_dir: Path) -> list[SourceFile]:
-    """The files a table reads: its source path, or every file its glob matches (sorted)."""
+    """The files a table reads: its source path, or every file its glob matches (sorted) less the
+    spec's exclusions; none for an optional source that is absent."""
     pattern = spec.source or ""
     if any(ch in pattern for ch in "*?["):
-        paths = sorted(p for p in source_dir.glob(pattern) if p.is_file())
-        if not paths:
-            raise SourceError(f"{pattern}: missing source: no file matches it under {source_dir}")
+        paths = sorted(p for p in source_dir.glob(pattern) if p.is_file()
+                       and not any(fnmatch.fnmatchcase(p.name, x) for x in spec.source_exclude))
+        if not paths and not spec.optional:
+            left_out = f" (leaving out {', '.join(spec.source_exclude)})" if spec.source_exclude else ""
+            raise SourceError(f"{pattern}: missing source: no file matches it{left_out} under {source_dir}")
         return [SourceFile(p, p.relative_to(source_dir).as_posix()) for p in paths]
     path = source_dir / pattern
     if not path.is_file():
+        if spec.optional:
+            return []
         raise SourceError(f"{pattern}: missing source (expected the file {path})")
     return [SourceFile(path, pattern)]
 

@@ -246,8 +246,8 @@ def test_glob_source_concatenates_files_with_source_file_column(tmp_path):
         assert files == [("alpha_correlations.csv", ROWS // 2), ("beta_correlations.csv", ROWS - ROWS // 2)]
         sources = con.execute("SELECT path, row_count FROM _cytoatlas_sources "
                               "WHERE table_name = 'cross_sample_correlations' ORDER BY path").fetchall()
-        assert sources == [("results/cross_sample_validation/alpha_correlations.csv", ROWS // 2),
-                           ("results/cross_sample_validation/beta_correlations.csv", ROWS - ROWS // 2)]
+        assert sources == [("results/cross_sample_validation/correlations/alpha_correlations.csv", ROWS // 2),
+                           ("results/cross_sample_validation/correlations/beta_correlations.csv", ROWS - ROWS // 2)]
         # json layouts: dict_of_lists puts the top-level key in `category`
         assert con.execute("SELECT category, count(*) FROM cima_correlations GROUP BY ALL ORDER BY 1"
                            ).fetchall() == [("age", ROWS // 2), ("biochemistry", ROWS - ROWS // 2)]
@@ -430,11 +430,12 @@ def test_missing_source_file_names_the_path(perturbation):
 
 def test_missing_glob_source(tmp_path):
     source = write_sources(tmp_path / "src", "atlas")
-    for p in (source / "results/cross_sample_validation").glob("*"):
+    for p in (source / "results/cross_sample_validation/correlations").glob("*"):
         p.unlink()
+    (source / "results/cross_sample_validation/correlations/all_correlations.csv").write_text("target\n")
     fails(source, tmp_path / "out", tmp_path / "out/atlas_data.duckdb",
-          r"results/cross_sample_validation/\*_correlations.csv: missing source: no file matches",
-          domain="atlas")
+          r"results/cross_sample_validation/correlations/\*_correlations.csv: missing source: no file matches it "
+          r"\(leaving out all_correlations.csv\)", domain="atlas")
 
 
 def test_duplicate_key_fails_naming_both_lines(perturbation):
@@ -548,7 +549,7 @@ def test_json_wrong_layout(tmp_path, rel, content, pattern):
 
 def test_failure_in_the_glob_names_the_right_file(tmp_path):
     source = write_sources(tmp_path / "src", "atlas")
-    rel = "results/cross_sample_validation/beta_correlations.csv"
+    rel = "results/cross_sample_validation/correlations/beta_correlations.csv"
     rewrite_csv(source / rel, lambda rows: rows[1].update(spearman_pval="2"))
     fails(source, tmp_path / "out", tmp_path / "out/atlas_data.duckdb",
           rf"^{rel}: line 3, column 'spearman_pval': 2.0 is not a probability", domain="atlas")

@@ -49,7 +49,10 @@ def db(generated) -> duckdb.DuckDBPyConnection:
 
 
 def _files(out: pathlib.Path, spec: TableSpec) -> list[pathlib.Path]:
-    return sorted(out.glob(spec.source))
+    """The files the builder reads (a glob's matches less the spec's exclusions)."""
+    from builders.ingest import resolve_sources
+
+    return [f.path for f in resolve_sources(spec, out)]
 
 
 def _source_columns(spec: TableSpec, found: list[str] | None = None) -> list[str]:
@@ -87,8 +90,9 @@ def _builder_select(con: duckdb.DuckDBPyConnection, path: pathlib.Path, spec: Ta
 
 
 def _register(con: duckdb.DuckDBPyConnection, out: pathlib.Path, spec: TableSpec) -> None:
-    if _queried(spec):
-        con.execute(f'CREATE VIEW "{spec.name}" AS {_builder_select(con, _files(out, spec)[0], spec)}')
+    if _queried(spec):  # a reader's batches are read once: kept as a table
+        kind = "TABLE" if spec.format == "reader" else "VIEW"
+        con.execute(f'CREATE {kind} "{spec.name}" AS {_builder_select(con, _files(out, spec)[0], spec)}')
         return
     renames = {c.candidates[0]: c.name for c in spec.columns
                if c.name != spec.source_file_column and c.expression is None}
@@ -125,7 +129,8 @@ def test_source_exists_with_spec_columns(generated, domain, spec):
     assert set(files) <= set(written[domain])
     for path in files:
         if _queried(spec):  # the builder's own reader finds every spec column (or raises)
-            columns = duckdb.execute(f"DESCRIBE {_builder_select(duckdb.connect(), path, spec)}").fetchall()
+            con = duckdb.connect()  # the connection a reader's batches are registered on
+            columns = con.execute(f"DESCRIBE {_builder_select(con, path, spec)}").fetchall()
             assert [c[0] for c in columns] == list(spec.column_names), path.name
             continue
         if spec.format == "csv":
@@ -140,7 +145,9 @@ def test_source_exists_with_spec_columns(generated, domain, spec):
 
 def test_writes_only_spec_sources_and_logs_each_file(generated):
     out, written, lines = generated
-    expected = {p for _, spec in SOURCE_SPECS for p in _files(out, spec)}
+    # every file a spec's source pattern matches, including those its exclusions leave out (decoys
+    # standing for other writers' files in the same directory)
+    expected = {p for _, spec in SOURCE_SPECS for p in out.glob(spec.source)}
     produced = [p for files in written.values() for p in files]
     assert sorted(produced) == sorted(expected)
     assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(expected)
@@ -153,8 +160,8 @@ def test_writes_only_spec_sources_and_logs_each_file(generated):
 def test_cross_sample_correlations_are_several_files(generated):
     out, _, _ = generated
     stems = {p.stem for p in _files(out, DOMAINS["atlas"].table("cross_sample_correlations"))}
-    assert {"cima_donor_only_correlations", "inflammation_donor_only_correlations",
-            "scatlas_donor_l1_correlations"} <= stems
+    assert {"cima_correlations", "inflammation_main_correlations", "gtex_correlations"} <= stems
+    assert "all_correlations" not in stems  # the concatenation the writer adds is left out
 
 
 # --- (b) determinism ----------------------------------------------------------------------------

@@ -103,3 +103,36 @@ def test_computed_columns_see_the_loaded_columns_and_the_whole_table(tmp_path):
                                + [{"organ": "Liver", "signature": "IL6", "score": 0.5}]))
     assert load(spec, path, tmp_path) == [("Liver", "IL6", 0.5, 0.5, 1), ("Lung", "IFNG", 1.0, 1.0, 2),
                                           ("Lung", "IL6", -2.0, 2.0, 3), ("Lung", "TNFA", 3.0, 3.0, 1)]
+
+
+def test_a_glob_leaves_out_excluded_names_and_an_optional_source_may_be_absent(tmp_path, monkeypatch):
+    from builders.engine import build_domain
+    from builders.ingest import resolve_sources
+    from cytoatlas.domains import DOMAINS
+    from cytoatlas.domains.spec import DomainSpec
+
+    folder = tmp_path / "src" / "corr"
+    folder.mkdir(parents=True)
+    (folder / "cima_correlations.csv").write_text("target,rho\nIFNG,0.5\n")
+    (folder / "all_correlations.csv").write_text("target,rho\nIFNG,0.5\n")  # the concatenation: a duplicate
+    globbed = TableSpec("corr", "per-atlas files", source="corr/*_correlations.csv",
+                        source_exclude=("all_correlations.csv",), columns=(key_text("target"), real("rho")),
+                        key=("target",))
+    optional = TableSpec("resampled", "no writer yet", source="resampled/*.json", format="json", optional=True,
+                         columns=(key_text("target"), real("rho")), key=("target",))
+    assert [f.rel for f in resolve_sources(globbed, tmp_path / "src")] == ["corr/cima_correlations.csv"]
+    assert resolve_sources(optional, tmp_path / "src") == []
+    monkeypatch.setitem(DOMAINS, "toy", DomainSpec("toy", "toy.duckdb", 1, (globbed, optional)))
+    path = build_domain("toy", tmp_path / "src", tmp_path / "out")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.execute("SELECT * FROM corr").fetchall() == [("IFNG", 0.5)]
+        assert con.execute("SELECT count(*) FROM resampled").fetchall() == [(0,)]
+        assert con.execute("SELECT table_name, row_count FROM _cytoatlas_tables ORDER BY 1").fetchall() == [
+            ("corr", 1), ("resampled", 0)]
+    finally:
+        con.close()
+    (folder / "cima_correlations.csv").unlink()
+    with pytest.raises(SourceError, match=re.escape("corr/*_correlations.csv: missing source: no file matches it "
+                                                    "(leaving out all_correlations.csv)")):
+        resolve_sources(globbed, tmp_path / "src")

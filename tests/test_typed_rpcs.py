@@ -131,8 +131,8 @@ LIST_CASES = {
          "cell_type_summaries", f"SELECT * FROM scatlas_celltypes WHERE {CYTOSIG} AND cell_type = 'Macrophage' "
          "ORDER BY signature_type, organ, cell_type, signature"),
         ("QuerySingleCellActivity", {"atlas": "Inflammation", "min_activity": 0.5, "max_activity": 2.0},
-         "activities", f"SELECT * FROM singlecell_activity WHERE {CYTOSIG} AND atlas = 'Inflammation' "
-         "AND mean_activity BETWEEN 0.5 AND 2.0 ORDER BY signature_type, atlas, cell_type, signature"),
+         "activities", f"SELECT * EXCLUDE (abs_mean_activity) FROM singlecell_activity WHERE {CYTOSIG} AND atlas = 'Inflammation' "
+         "AND mean_activity BETWEEN 0.5 AND 2.0 ORDER BY signature_type, atlas, cohort, cell_type, signature"),
     ],
 }
 LIST_PARAMS = [pytest.param(d, *case, id=f"{d}.{case[0]}") for d, cases in LIST_CASES.items() for case in cases]

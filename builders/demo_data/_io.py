@@ -109,12 +109,15 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None, omit: tuple[str, ...] = ()) -> pathlib.Path:
+             extra: Mapping[str, object] | None = None, omit: tuple[str, ...] = (),
+             drop: tuple[str, ...] = ()) -> pathlib.Path:
         """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
-        `omit`: columns the real source does not have (their spec default or fallback stands in)."""
+        `omit`: columns the real source does not have (their spec default or fallback stands in);
+        `drop`: spec columns the source does not hold because its source_sql derives them."""
         for name in omit:
             if spec.column(name).default is None and not spec.column(name).fallback:
                 raise ValueError(f"{spec.name}.{name}: only a column with a default or fallback can be omitted")
+        omit = omit + drop
         path = self._path(spec.source)
         if spec.json_layout == "records":
             table = to_table(spec, columns, drop=omit)
@@ -159,6 +162,17 @@ class Writer:
                 else:
                     out.write(json.dumps(value))
             out.write("}\n")
+        return self._done(path, rows)
+
+    def new_file(self, relative: str) -> pathlib.Path:
+        """The path of a source a generator writes itself (a SQLite file, JSON in a writer's own
+        shape), its directory created and any old file removed; hand it to `written` when done."""
+        path = self._path(relative)
+        path.unlink(missing_ok=True)
+        return path
+
+    def written(self, path: pathlib.Path, rows: int) -> pathlib.Path:
+        """Record (and log) a file written through `new_file`; `rows` as the build will read them."""
         return self._done(path, rows)
 
     def nested_json(self, spec: TableSpec, document: object, rows: int, indent: int | None = 1) -> pathlib.Path:

@@ -951,3 +951,20 @@ def _metabolites() -> tuple[str, ...]:
 
 METABOLITES = _metabolites()
 assert len(METABOLITES) == 500
+# --- validation pages -----------------------------------------------------------------------------
+
+GTEX_TISSUES = (  # tissue_type values with >= 30 samples (sorted, as the validation writer lists them)
+    "Adipose - Subcutaneous", "Adipose - Visceral (Omentum)", "Adrenal Gland", "Artery - Aorta",
+    "Artery - Coronary", "Artery - Tibial", "Brain - Cortex", "Brain - Cerebellum", "Breast - Mammary Tissue",
+    "Colon - Sigmoid", "Colon - Transverse", "Esophagus - Mucosa", "Esophagus - Muscularis", "Heart - Atrial Appendage",
+    "Heart - Left Ventricle", "Kidney - Cortex", "Liver", "Lung", "Muscle - Skeletal", "Nerve - Tibial", "Ovary",
+    "Pancreas", "Pituitary", "Prostate", "Skin - Sun Exposed (Lower leg)", "Spleen", "Stomach", "Testis",
+    "Whole Blood",
+)
+assert len(GTEX_TISSUES) == 29
+TCGA_CANCERS = (
+    "ACC", "BLCA", "BRCA", "CESC", "CHOL", "COAD", "DLBC", "ESCA", "GBM", "HNSC", "KICH", "KIRC", "KIRP",
+    "LAML", "LGG", "LIHC", "LUAD", "LUSC", "MESO", "OV", "PAAD", "PCPG", "PRAD", "READ", "SARC", "SKCM",
+    "STAD", "TGCT", "THCA", "THYM", "UCEC", "UCS", "UVM",
+)
+assert len(TCGA_CANCERS) == 33

@@ -57,6 +57,13 @@ class TableSpec:
     key: tuple[str, ...]
     # Source path relative to the --source dir; may be a glob (files are concatenated).
     source: str | None = None
+    # File-name patterns (fnmatch, on the base name) a glob's matches leave out, for directories
+    # where another writer's files share the table's name pattern (e.g. all_correlations.csv, the
+    # concatenation of the per-atlas *_correlations.csv files).
+    source_exclude: tuple[str, ...] = ()
+    # A source whose files may not exist yet (a result the pipeline does not write at every
+    # version): no file -> an empty table instead of a build error.
+    optional: bool = False
     format: str = "csv"  # csv | json | parquet | reader
     # JSON layout: "records" (array of objects), "data" (object whose `json_key` key holds the
     # records) or "dict_of_lists" (object of category -> records; the key becomes `category`).

@@ -11,7 +11,7 @@ from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
-from services.atlas import cima, inflammation, scatlas
+from services.atlas import cima, inflammation, scatlas, validation
 
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
@@ -75,7 +75,7 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
     @handle_errors
     def QuerySingleCellActivity(self, request, context):
         table = "singlecell_activity"
-        where = self.q.filters(table, request, ("signature_type", "atlas", "cell_type", "signature"))
+        where = self.q.filters(table, request, ("signature_type", "atlas", "cohort", "cell_type", "signature"))
         if request.HasField("min_activity"):
             where.append(("mean_activity", ">=", request.min_activity))
         if request.HasField("max_activity"):
@@ -98,4 +98,4 @@ def single_cell_page_size(limit: int) -> int:
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
 SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cima.SERVICE, inflammation.SERVICE,
-            scatlas.SERVICE)
+            scatlas.SERVICE, validation.SERVICE)

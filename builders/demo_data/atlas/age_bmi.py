@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from builders.demo_data import names
 from builders.demo_data._io import Records, Writer
 from builders.demo_data._scale import scaled
 from builders.demo_data._stats import lognormal_counts, r4, rng

@@ -22,6 +22,17 @@ SUMMARY_STATS_SQL = f"""
     WHERE json_type(s.value) = 'ARRAY'
 """
 
+_COHORTS = "['main', 'val', 'ext']"
+SINGLECELL_SQL = f"""
+    SELECT * EXCLUDE (__position, __previous, __block),
+           CASE WHEN atlas = 'Inflammation' THEN coalesce({_COHORTS}[CAST(__block AS INTEGER)], CAST(__block AS VARCHAR)) ELSE '' END
+             AS cohort
+    FROM (SELECT *, sum(CASE WHEN __previous = __position - 1 THEN 0 ELSE 1 END)
+                      OVER (PARTITION BY atlas, signature_type ORDER BY __position) AS __block
+          FROM (SELECT *, lag(__position) OVER (PARTITION BY atlas, signature_type ORDER BY __position) AS __previous
+                FROM (SELECT *, row_number() OVER () AS __position FROM read_json({{path}}, format='array'))))
+"""
+
 TABLES = (
     TableSpec(
         name="activity",
@@ -41,27 +52,38 @@ TABLES = (
     ),
     TableSpec(
         name="singlecell_activity",
-        description="Single-cell activity summarised per atlas x cell type.",
+        description="Single-cell activity summarised per atlas x cell type (cells of one cell type, n >= 10).",
         source=V + "singlecell_activity.json",
         format="json",
+        # The writer (07e) emits one contiguous block per source file, in the order CIMA, Inflammation
+        # main, val, ext, scAtlas normal, cancer (CytoSig then SecAct each), and labels all three
+        # Inflammation cohorts 'Inflammation': the n-th block of (atlas, signature type) in the file is
+        # its n-th cohort. (A missing cohort file shifts the labels after it.)
+        source_sql=SINGLECELL_SQL,
         columns=(
-            key_text("atlas"),
+            key_text("atlas", "CIMA, Inflammation, scAtlas_Normal or scAtlas_Cancer."),
+            key_text("cohort", "Inflammation: main, val or ext (from the file's block order); '' otherwise."),
             key_text("cell_type"),
             *sig(),
             real("mean_activity"),
             real("std_activity", check=NON_NEGATIVE),
+            real("min_activity"),
+            real("max_activity"),
             count("n_cells"),
+            real("abs_mean_activity", "|mean_activity| (for ranking).", expression="abs(mean_activity)"),
         ),
-        key=("signature_type", "atlas", "cell_type", "signature"),
+        key=("signature_type", "atlas", "cohort", "cell_type", "signature"),
         signature_types=ATLAS_SIGNATURE_TYPES,
     ),
     TableSpec(
         name="cross_sample_correlations",
         description="Cross-sample Spearman correlation of signature activity with its gene's expression.",
-        source="results/cross_sample_validation/*_correlations.csv",
+        source="results/cross_sample_validation/correlations/*_correlations.csv",
+        # all_correlations.csv is the concatenation of the per-atlas files (scripts/13).
+        source_exclude=("all_correlations.csv",),
         source_file_column="source_file",
         columns=(
-            key_text("atlas"),
+            key_text("atlas", "cima, inflammation_main/_val/_ext/_combined, scatlas_normal/_cancer, gtex, tcga."),
             key_text("level", "donor_only, donor_l1, ..."),
             key_text("celltype", "'all', 'matched', 'unmappable' or a cell type."),
             Column("signature", "VARCHAR", "Signature target.", nullable=False, source_names=("target",)),

@@ -50,16 +50,23 @@ def to_value(v, column_type):
 
 
 @st.composite
-def requests(draw, catalog, samples):
+def requests(draw, catalog, samples, force_op=None, force_aggregate=None):
+    """A random request and its reference SQL; `force_op` makes the first filter use that
+    operator, `force_aggregate` makes the request grouped with that function first."""
     domain = draw(st.sampled_from(sorted(TABLES)))
     name = draw(st.sampled_from(TABLES[domain]))
     table = catalog[name]
     types = {c.name: c.type for c in table.columns}
     usable = [c for c in types if types[c] in NUMERIC + ("VARCHAR",)]
     filters, params, where = [], [], []
-    for column in draw(st.lists(st.sampled_from(usable), max_size=3)):
+    columns = draw(st.lists(st.sampled_from(usable), max_size=3))
+    if force_op is not None:
+        fits = [c for c in usable if (types[c] == "VARCHAR" or force_op not in TEXT_OPS) and samples[name][c]]
+        columns = [draw(st.sampled_from(fits))] + columns
+    for position, column in enumerate(columns):
         values = samples[name][column]
-        op = draw(st.sampled_from([o for o in OPS if types[column] == "VARCHAR" or o not in TEXT_OPS]))
+        op = force_op if force_op is not None and position == 0 else draw(
+            st.sampled_from([o for o in OPS if types[column] == "VARCHAR" or o not in TEXT_OPS]))
         if op in (pb.OP_IS_NULL, pb.OP_IS_NOT_NULL):
             operands = []
             where.append(f"{q(column)} IS {'NOT ' if op == pb.OP_IS_NOT_NULL else ''}NULL")
@@ -82,12 +89,15 @@ def requests(draw, catalog, samples):
         filters.append(pb.Filter(column=column, op=op, values=[to_value(v, types[column]) for v in operands]))
 
     request = pb.QueryRequest(table=name, filters=filters, limit=draw(st.sampled_from([0, 1, 7, 50])))
-    if draw(st.booleans()):  # grouped
+    if force_aggregate is not None or draw(st.booleans()):  # grouped
         group_by = draw(st.lists(st.sampled_from([c for c in usable if types[c] == "VARCHAR"]),
                                  min_size=1, max_size=2, unique=True))
         numeric = [c for c in usable if types[c] in NUMERIC]
         aggregates = []
-        for i, function in enumerate(draw(st.lists(st.sampled_from(AGGREGATES), min_size=1, max_size=3))):
+        functions = draw(st.lists(st.sampled_from(AGGREGATES), min_size=1, max_size=3))
+        if force_aggregate is not None:
+            functions = [force_aggregate] + functions[:2]
+        for i, function in enumerate(functions):
             allowed = usable if function in TEXT_AGGREGATES else numeric
             column = "" if function == pb.AGGREGATE_FUNCTION_COUNT and draw(st.booleans()) else draw(st.sampled_from(allowed))
             aggregates.append(pb.Aggregate(function=function, column=column, alias=f"a{i}"))
@@ -149,9 +159,7 @@ def test_random_queries_match_duckdb_in_process(router, stubs, local):
     grouped = paged = 0
     ops, functions = set(), set()
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(requests(catalog, samples))
-    def check(case):
+    def verify(case):
         nonlocal grouped, paged
         domain, request, sql, params = case
         queries[domain] += 1
@@ -171,7 +179,16 @@ def test_random_queries_match_duckdb_in_process(router, stubs, local):
             following, _ = decode_arrow(list(stubs[domain].Query(request)))
             assert_same(following, want.slice(page, page), (request, sql, params, "page 2"))
 
-    check()
+    def run(strategy, examples):
+        settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
+                 derandomize=True)(given(strategy)(verify))()
+
+    run(requests(catalog, samples), EXAMPLES)
+    # Every operator and aggregate function at least a few times, whatever the random sample drew.
+    for op in OPS:
+        run(requests(catalog, samples, force_op=op), 3)
+    for function in AGGREGATES:
+        run(requests(catalog, samples, force_aggregate=function), 3)
     total = sum(queries.values())
     assert total >= EXAMPLES and all(queries.values())
     assert ops == set(OPS) and functions == set(AGGREGATES), "the sample missed an operator or aggregate"

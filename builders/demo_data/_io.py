@@ -144,15 +144,51 @@ class Writer:
         return self._done(path, rows)
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
+    def json_tree(self, relative: str, tree: object, rows: int) -> pathlib.Path:
+        """A JSON document of nested objects whose large arrays of records are Arrow tables: each
+        `pa.Table` leaf is written as an array of records by DuckDB (fast, row order kept), every
+        other value by `json.dumps` (NaN as the bare token NaN, as Python's json writes it)."""
+        path = self._path(relative)
+        con = duckdb.connect()
+        try:
+            with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
+                _write_tree(out, tree, pathlib.Path(tmp), con)
+                out.write("\n")
+        finally:
+            con.close()
+        return self._done(path, rows)
+
+
+def _write_tree(out, value, tmp: pathlib.Path, con: duckdb.DuckDBPyConnection) -> None:
+    if isinstance(value, pa.Table) and value.num_rows <= 2_000:  # small: a COPY costs more than it saves
+        out.write(json.dumps(value.to_pylist()))
+    elif isinstance(value, pa.Table):
+        array = tmp / "leaf.json"
+        _copy_json(value, array, con)
+        with open(array) as src:
+            shutil.copyfileobj(src, out)
+    elif isinstance(value, dict):
+        out.write("{")
+        for k, (key, item) in enumerate(value.items()):
+            out.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
+            _write_tree(out, item, tmp, con)
+        out.write("}")
+    else:
+        out.write(json.dumps(value))
+
+
+def _copy_json(table: pa.Table, path: pathlib.Path, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
-    con = duckdb.connect()
+    own = con is None
+    con = duckdb.connect() if own else con
     try:
         con.execute("SET preserve_insertion_order = true")
         con.register("records", table)
         con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        con.unregister("records")
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 class CsvStream:

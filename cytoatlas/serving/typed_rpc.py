@@ -34,7 +34,7 @@ DEFAULT_TOP_N, MAX_TOP_N = 10, 100
 _SHOWN_CHOICES = 30  # list every valid choice in an error message up to this many
 # Fields whose valid values form a small closed vocabulary: a wrong one is a malformed request
 # (INVALID_ARGUMENT); any other unknown name is a lookup that found nothing (NOT_FOUND).
-CLOSED_VOCABULARIES = frozenset({"signature_type", "atlas", "category"})
+CLOSED_VOCABULARIES = frozenset({"signature_type", "atlas", "category", "view", "analysis", "database"})
 # Fields that name what a scientist types (a signature, a cytokine, a gene). A value not in the data
 # as given is resolved: case-insensitively (ifng -> IFNG), then, for signatures and genes, through
 # the file's alias table (TNF -> CytoSig TNFA, INHBA -> Activin A, TNFA -> SecAct TNF). Only a name

@@ -187,7 +187,7 @@ def harmonisation(demo: AtlasDemo) -> list[tuple[str, str, str, str | None, bool
 def written_tables(writer: Writer, tables: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one table per written source, under the served names and columns
     (read by the builder's own TableSource, so source spellings never matter here)."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})  # one thread: float sums in one order, byte-identical files
     con.execute("SET preserve_insertion_order = true")
     with tempfile.TemporaryDirectory() as tmp:
         for name in tables:

@@ -12,7 +12,7 @@ DEMO_DIR ?= demo
 
 .PHONY: setup protos lint-protos test test-deploy test-reliability demo bench bench-quick clean
 RELIABILITY_TESTS := tests/test_hot_swap.py tests/test_load_limits.py tests/test_faults.py \
-	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py
+	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py tests/test_mutation.py
 
 setup: $(STAMP) $(GENERATED)
 
@@ -35,8 +35,10 @@ $(BUF):
 lint-protos: $(BUF)
 	cd protos && ../$(BUF) lint
 
+# Two pytest workers (pytest-xdist), one test file each at a time: the suite mostly waits on
+# services, builds and subprocesses, so two workers halve its wall time on two cores.
 test: setup lint-protos
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The docker-compose stack on a real Docker engine (installs and starts one if needed; see deploy/).
 test-deploy: setup

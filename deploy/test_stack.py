@@ -2,7 +2,7 @@
 
 Builds the image on a registry-free Debian base (deploy/engine.sh), runs the builder profile into
 the shared volume, brings the three services up, waits for their health checks, queries each from
-the host with the Router and grpcurl, restarts perturbation while the other two keep answering,
+the host with the Router, grpcurl and Arrow Flight, restarts perturbation while the other two keep answering,
 scrapes /metrics, and always takes the stack down. Outside CI it skips when no engine can be
 started; with CI=true it must run.
 """
@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.request
 
+import pyarrow.flight as flight
 import pytest
 
 from cytoatlas.client import Router
@@ -51,12 +52,14 @@ class Stack:
     def __init__(self):
         self.ports = {d: free_port() for d in DOMAINS}
         self.metrics_ports = {d: free_port() for d in DOMAINS}
+        self.flight_ports = {d: free_port() for d in DOMAINS}
         self.env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT,
                     "CYTOATLAS_BASE_IMAGE": os.environ.get("CYTOATLAS_BASE_IMAGE", "cytoatlas-base:bookworm"),
                     "CYTOATLAS_DEMO_SCALE": "0.02"}  # the demo data's smallest scale: a fast build
         for d in DOMAINS:
             self.env[f"CYTOATLAS_{d.upper()}_PORT"] = str(self.ports[d])
             self.env[f"CYTOATLAS_{d.upper()}_METRICS_PORT"] = str(self.metrics_ports[d])
+            self.env[f"CYTOATLAS_{d.upper()}_FLIGHT_PORT"] = str(self.flight_ports[d])
         if HOST_CA_BUNDLE.exists():  # this machine's trust store, for a TLS-intercepting proxy
             bundle = DEPLOY / "ca" / "host-bundle.pem"
             bundle.write_bytes(HOST_CA_BUNDLE.read_bytes())
@@ -145,7 +148,7 @@ def grpcurl(port: int, method: str, data: dict) -> dict:
 def test_the_stack_serves_restarts_a_service_and_reports_metrics(stack):
     addresses = {d: f"127.0.0.1:{p}" for d, p in stack.ports.items()}
     with Router(addresses) as router:
-        # 1. Every domain answers from the host, through the Router and through grpcurl alike.
+        # 1. Every domain answers from the host, through the Router, grpcurl and Flight alike.
         assert set(router.discover().values()) == set(DOMAINS)
         for domain, table in TABLES.items():
             described = router.describe(table)
@@ -154,6 +157,8 @@ def test_the_stack_serves_restarts_a_service_and_reports_metrics(stack):
             rows = grpcurl(stack.ports[domain], "Query", {"table": table, "limit": 5,
                                                           "format": "RESULT_FORMAT_ROWS"})["rows"]
             assert rows == router.query(table, limit=5).to_pylist()
+            with flight.connect(f"grpc://127.0.0.1:{stack.flight_ports[domain]}") as client:
+                assert client.do_get(flight.Ticket(table.encode())).read_all().num_rows == described.row_count
 
         # 2. Restarting perturbation never disturbs atlas and spatial, and perturbation comes back.
         stop, answered, failed = threading.Event(), [], []

@@ -26,11 +26,13 @@ from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 DOMAINS = ("atlas", "perturbation", "spatial")
 BIN = pathlib.Path(sys.executable).parent
 TEST_SCALE = float(os.environ.get("CYTOATLAS_TEST_SCALE", demo_data.MIN_SCALE))
-_LISTENING = re.compile(r"listening on ([\d.]+):(\d+),")
+_LISTENING = re.compile(r"listening on ([\d.]+):(\d+),.*")
+_FLIGHT = re.compile(r"flight on ([\d.]+):(\d+)")
 
 
 class ServiceProcess:
-    """One `cytoatlas serve DOMAIN` subprocess and the address it listens on."""
+    """One `cytoatlas serve DOMAIN` subprocess, the address it listens on and its Arrow Flight
+    endpoint's (`--port 0` puts that on a free port too; None with `--flight-port -1`)."""
 
     def __init__(self, domain: str, db: pathlib.Path, log: pathlib.Path, *extra: str):
         self.domain, self.db, self.log = domain, db, log
@@ -38,6 +40,7 @@ class ServiceProcess:
             [str(BIN / "cytoatlas"), "serve", domain, "--db", str(db), "--port", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
         self.address = None
+        self.flight_address = None
 
     def wait_listening(self, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -45,6 +48,8 @@ class ServiceProcess:
             match = _LISTENING.search(self.log.read_text())
             if match:
                 self.address = f"{match.group(1)}:{match.group(2)}"
+                flight = _FLIGHT.search(match.group(0))
+                self.flight_address = f"{flight.group(1)}:{flight.group(2)}" if flight else None
                 return self.address
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.domain} service exited: {self.log.read_text()}")
@@ -57,8 +62,14 @@ class ServiceProcess:
         return self.process.wait(timeout=30)
 
 
+# Demo sources and built files made beforehand (the mutation run builds them once for every mutant).
+PREBUILT = os.environ.get("CYTOATLAS_TEST_DATA")
+
+
 @pytest.fixture(scope="session")
 def source_dir(tmp_path_factory) -> pathlib.Path:
+    if PREBUILT:
+        return pathlib.Path(PREBUILT) / "source"
     source = tmp_path_factory.mktemp("source")
     demo_data.generate(source, scale=TEST_SCALE, seed=0)
     return source
@@ -67,6 +78,10 @@ def source_dir(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def built(source_dir, tmp_path_factory) -> dict[str, pathlib.Path]:
     """The three published domain files, built by the real builders from the demo sources."""
+    if PREBUILT:
+        from cytoatlas.domains import DOMAINS as SPECS
+
+        return {d: pathlib.Path(PREBUILT) / "built" / SPECS[d].file_name for d in DOMAINS}
     return engine.build_all(source_dir, tmp_path_factory.mktemp("data"))
 
 
@@ -86,6 +101,12 @@ def services(built, tmp_path_factory) -> dict[str, ServiceProcess]:
 @pytest.fixture(scope="session")
 def addresses(services) -> dict[str, str]:
     return {d: s.address for d, s in services.items()}
+
+
+@pytest.fixture(scope="session")
+def flight_addresses(services) -> dict[str, str]:
+    """Each session service's Arrow Flight endpoint, host:port."""
+    return {d: s.flight_address for d, s in services.items()}
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
 from cytoatlas.atlas.v1 import (
-    atlas_service_pb2, atlas_service_pb2_grpc, cross_atlas_service_pb2, cross_atlas_service_pb2_grpc,
-    gene_service_pb2, gene_service_pb2_grpc,
+    atlas_service_pb2, atlas_service_pb2_grpc, cima_service_pb2, cima_service_pb2_grpc, cross_atlas_service_pb2,
+    cross_atlas_service_pb2_grpc, gene_service_pb2, gene_service_pb2_grpc,
 )
 from cytoatlas.perturbation.v1 import perturbation_service_pb2, perturbation_service_pb2_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
@@ -30,6 +30,7 @@ STUBS = {  # name -> (module, stub class, service, domain)
     "cross": (cross_atlas_service_pb2, cross_atlas_service_pb2_grpc.CrossAtlasServiceStub, "CrossAtlasService", "atlas"),
     "gene": (gene_service_pb2, gene_service_pb2_grpc.GeneServiceStub, "GeneService", "atlas"),
     "atlas": (atlas_service_pb2, atlas_service_pb2_grpc.AtlasServiceStub, "AtlasService", "atlas"),
+    "cima": (cima_service_pb2, cima_service_pb2_grpc.CimaServiceStub, "CimaService", "atlas"),
     "perturbation": (perturbation_service_pb2, perturbation_service_pb2_grpc.PerturbationServiceStub,
                      "PerturbationService", "perturbation"),
     "spatial": (spatial_service_pb2, spatial_service_pb2_grpc.SpatialServiceStub, "SpatialService", "spatial"),
@@ -137,9 +138,11 @@ LISTS = [
      "ORDER BY harmonized_type, cell_type"),
     ("cross", "ListCrossAtlasConservedSignatures", {"min_atlases": 0, "page_size": 10000}, "signatures",
      f"SELECT * FROM cross_atlas_conserved WHERE {CYTOSIG} ORDER BY n_atlases DESC, signature"),
-    ("cross", "ListCrossAtlasConservedSignatures", {"signature_type": "SecAct"}, "signatures",
-     "SELECT * FROM cross_atlas_conserved WHERE signature_type = 'SecAct' AND n_atlases >= 2 "
+    ("cross", "ListCrossAtlasConservedSignatures", {"signature_type": "SecAct", "min_atlases": 1}, "signatures",
+     "SELECT * FROM cross_atlas_conserved WHERE signature_type = 'SecAct' AND n_atlases >= 1 "
      "ORDER BY n_atlases DESC, signature"),
+    ("cross", "ListCrossAtlasConservedSignatures", {}, "signatures",  # default: active in 2 atlases or more
+     f"SELECT * FROM cross_atlas_conserved WHERE {CYTOSIG} AND n_atlases >= 2 ORDER BY n_atlases DESC, signature"),
     ("cross", "ListCrossAtlasPathwayEnrichment", {}, "pathways",
      f"SELECT * FROM cross_atlas_pathways WHERE {CYTOSIG} ORDER BY database, neg_log_fdr DESC, pathway"),
     ("cross", "ListCrossAtlasPathwayEnrichment", {"signature": "il6"}, "pathways",
@@ -467,7 +470,10 @@ def test_target_profile_resolves_names_in_every_domain(stubs, stub, rpc, request
      "AND cytokine = 'IL-6' ORDER BY cell_type", ()),
     ("spatial", "ListTissueSummaries", {"signature": "Ifng"}, "tissue_summaries",
      "SELECT * FROM spatial_tissue_summary WHERE signature_type = 'CytoSig' AND signature = 'IFNG' ORDER BY tissue", ()),
-], ids=["atlas", "perturbation", "spatial"])
+    # a handler that checks the field, then filters by the value as given (CimaService._where)
+    ("cima", "ListCimaCellTypeActivity", {"signature": "INHBA"}, "activities",
+     "SELECT * FROM cima_celltype WHERE signature_type = 'CytoSig' AND signature = 'Activin A' ORDER BY cell_type", ()),
+], ids=["atlas", "perturbation", "spatial", "check-then-filter"])
 def test_list_rpcs_resolve_names_in_every_domain(stubs, local, stub, rpc, request_, field, sql, params):
     domain = STUBS[stub][3]
     want = local[domain].sql(sql).to_arrow_table().to_pylist()

@@ -225,3 +225,37 @@ def test_join_pages_over_both_keys_and_refuses_ambiguous_columns():
     ordered = pb.QueryRequest(table="meta", columns=["cytokine", "family"], order_by=[pb.OrderBy(column="family")])
     with pytest.raises(ServiceError, match="columns and filters only"):
         compile_join(left, TABLE, ordered, right_table, ("cytokine",), SETTINGS)
+
+
+# -- every operator at its boundary, run by DuckDB ---------------------------------------------
+
+BOUNDARY = TableInfo(name="b", domain="atlas", description="", row_count=6,
+                     columns=(ColumnInfo("k", "BIGINT", False, ""), ColumnInfo("x", "DOUBLE", True, ""),
+                              ColumnInfo("t", "VARCHAR", True, "")),
+                     key_columns=("k",))
+# k: 1..6; x: 1, 2, 2, 3, NULL, 4; t: 'IL6', 'IL6R', 'il6', 'TNF', NULL, 'xIL6'
+EXPECTED_KEYS = [
+    (f("x", pb.OP_EQ, d(2)), [2, 3]), (f("x", pb.OP_NE, d(2)), [1, 4, 6]),
+    (f("x", pb.OP_LT, d(2)), [1]), (f("x", pb.OP_LE, d(2)), [1, 2, 3]),
+    (f("x", pb.OP_GT, d(2)), [4, 6]), (f("x", pb.OP_GE, d(2)), [2, 3, 4, 6]),
+    (f("x", pb.OP_IN, d(1), d(4)), [1, 6]), (f("x", pb.OP_NOT_IN, d(1), d(4)), [2, 3, 4]),
+    (f("x", pb.OP_BETWEEN, d(2), d(3)), [2, 3, 4]), (f("x", pb.OP_IS_NULL), [5]),
+    (f("x", pb.OP_IS_NOT_NULL), [1, 2, 3, 4, 6]), (f("t", pb.OP_CONTAINS, s("IL6")), [1, 2, 6]),
+    (f("t", pb.OP_STARTS_WITH, s("IL6")), [1, 2]), (f("k", pb.OP_GT, i(5)), [6]), (f("k", pb.OP_LE, i(1)), [1]),
+]
+
+
+@pytest.mark.parametrize("filter_,keys", EXPECTED_KEYS, ids=[pb.Op.Name(c[0].op) + "-" + c[0].column for c in EXPECTED_KEYS])
+def test_each_operator_keeps_exactly_the_rows_on_its_side_of_the_boundary(filter_, keys):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS served")
+    con.execute("CREATE TABLE served.main.b AS SELECT * FROM (VALUES (1, 1.0, 'IL6'), (2, 2.0, 'IL6R'), "
+                "(3, 2.0, 'il6'), (4, 3.0, 'TNF'), (5, NULL, NULL), (6, 4.0, 'xIL6')) AS v(k, x, t)")
+    compiled = compile_query(pb.QueryRequest(table="b", columns=["k"], filters=[filter_]), BOUNDARY, SETTINGS)
+    assert [k for (k,) in con.execute(compiled.sql, compiled.params).fetchall()] == keys
+
+
+def test_every_operator_has_a_boundary_case():
+    assert {c[0].op for c in EXPECTED_KEYS} == {op for op in pb.Op.values() if op != pb.OP_UNSPECIFIED}

@@ -2,7 +2,10 @@
 from DuckDB in-process on the same file.
 
 The reference SQL is written here independently of the service's compiler (a plain translation
-with its own ORDER BY), so a compiler bug shows up as a mismatch.
+with its own ORDER BY), so a compiler bug shows up as a mismatch. Every operator and every
+aggregate function of the contract is drawn (the lists come from the proto enums, so a new one
+must be given its SQL here), with operands taken from values the column holds, so each boundary
+(`>` vs `>=`, `<=` vs `<`) has rows on it; NULL-bearing columns are among the tables.
 """
 
 import math
@@ -20,9 +23,15 @@ TABLES = {  # a few tables of each domain, with nullable columns, ties and text/
     "atlas": ["cima_differential", "activity"],
 }
 SQL_OPS = {pb.OP_EQ: "=", pb.OP_NE: "<>", pb.OP_LT: "<", pb.OP_LE: "<=", pb.OP_GT: ">", pb.OP_GE: ">="}
-SQL_AGG = {pb.AGGREGATE_FUNCTION_COUNT: "count", pb.AGGREGATE_FUNCTION_SUM: "sum", pb.AGGREGATE_FUNCTION_AVG: "avg",
-           pb.AGGREGATE_FUNCTION_MIN: "min", pb.AGGREGATE_FUNCTION_MAX: "max",
-           pb.AGGREGATE_FUNCTION_MEDIAN: "median", pb.AGGREGATE_FUNCTION_STDDEV: "stddev_samp"}
+SQL_AGG = {pb.AGGREGATE_FUNCTION_COUNT: "count({})", pb.AGGREGATE_FUNCTION_COUNT_DISTINCT: "count(DISTINCT {})",
+           pb.AGGREGATE_FUNCTION_SUM: "sum({})", pb.AGGREGATE_FUNCTION_AVG: "avg({})",
+           pb.AGGREGATE_FUNCTION_MIN: "min({})", pb.AGGREGATE_FUNCTION_MAX: "max({})",
+           pb.AGGREGATE_FUNCTION_MEDIAN: "median({})", pb.AGGREGATE_FUNCTION_STDDEV: "stddev_samp({})"}
+OPS = [op for op in pb.Op.values() if op != pb.OP_UNSPECIFIED]
+AGGREGATES = [f for f in pb.AggregateFunction.values() if f != pb.AGGREGATE_FUNCTION_UNSPECIFIED]
+TEXT_OPS = (pb.OP_CONTAINS, pb.OP_STARTS_WITH)
+TEXT_AGGREGATES = (pb.AGGREGATE_FUNCTION_COUNT, pb.AGGREGATE_FUNCTION_COUNT_DISTINCT, pb.AGGREGATE_FUNCTION_MIN,
+                   pb.AGGREGATE_FUNCTION_MAX)  # the others need a numeric column
 NUMERIC = ("DOUBLE", "BIGINT", "INTEGER")
 # `make test` runs a quick sample; `make test-reliability` sets 2000 (>= 2,000 queries per run).
 EXAMPLES = int(os.environ.get("CYTOATLAS_DIFFERENTIAL_EXAMPLES", "150"))
@@ -50,9 +59,7 @@ def requests(draw, catalog, samples):
     filters, params, where = [], [], []
     for column in draw(st.lists(st.sampled_from(usable), max_size=3)):
         values = samples[name][column]
-        op = draw(st.sampled_from(
-            [pb.OP_EQ, pb.OP_NE, pb.OP_LT, pb.OP_GE, pb.OP_IN, pb.OP_NOT_IN, pb.OP_BETWEEN, pb.OP_IS_NULL,
-             pb.OP_IS_NOT_NULL] + ([pb.OP_CONTAINS, pb.OP_STARTS_WITH] if types[column] == "VARCHAR" else [])))
+        op = draw(st.sampled_from([o for o in OPS if types[column] == "VARCHAR" or o not in TEXT_OPS]))
         if op in (pb.OP_IS_NULL, pb.OP_IS_NOT_NULL):
             operands = []
             where.append(f"{q(column)} IS {'NOT ' if op == pb.OP_IS_NOT_NULL else ''}NULL")
@@ -80,8 +87,9 @@ def requests(draw, catalog, samples):
                                  min_size=1, max_size=2, unique=True))
         numeric = [c for c in usable if types[c] in NUMERIC]
         aggregates = []
-        for i, function in enumerate(draw(st.lists(st.sampled_from(sorted(SQL_AGG)), min_size=1, max_size=3))):
-            column = "" if function == pb.AGGREGATE_FUNCTION_COUNT and draw(st.booleans()) else draw(st.sampled_from(numeric))
+        for i, function in enumerate(draw(st.lists(st.sampled_from(AGGREGATES), min_size=1, max_size=3))):
+            allowed = usable if function in TEXT_AGGREGATES else numeric
+            column = "" if function == pb.AGGREGATE_FUNCTION_COUNT and draw(st.booleans()) else draw(st.sampled_from(allowed))
             aggregates.append(pb.Aggregate(function=function, column=column, alias=f"a{i}"))
         request.group_by.extend(group_by)
         request.aggregates.extend(aggregates)
@@ -89,7 +97,7 @@ def requests(draw, catalog, samples):
         order = [pb.OrderBy(column=c, descending=draw(st.booleans()))
                  for c in draw(st.lists(st.sampled_from(outputs), max_size=2, unique=True))]
         select = [q(c) for c in group_by] + [
-            f"{SQL_AGG[a.function]}({q(a.column) if a.column else '*'}) AS {q(a.alias)}" for a in aggregates]
+            f"{SQL_AGG[a.function].format(q(a.column) if a.column else '*')} AS {q(a.alias)}" for a in aggregates]
         tiebreak = group_by
         group_sql = " GROUP BY " + ", ".join(q(c) for c in group_by)
     else:
@@ -130,13 +138,16 @@ def test_random_queries_match_duckdb_in_process(router, stubs, local):
         samples[name] = {}
         for c in table.columns:
             if c.type in NUMERIC + ("VARCHAR",):
+                # 40 values spread over the column (hash order), min and max among them.
                 rows = local[domain_of[name]].sql(
-                    f"SELECT DISTINCT {q(c.name)} FROM {q(name)} WHERE {q(c.name)} IS NOT NULL "
-                    f"ORDER BY {q(c.name)} LIMIT 40").fetchall()
-                samples[name][c.name] = [r[0] for r in rows]
+                    f"(SELECT DISTINCT {q(c.name)} FROM {q(name)} WHERE {q(c.name)} IS NOT NULL "
+                    f"ORDER BY hash({q(c.name)}) LIMIT 38) UNION (SELECT min({q(c.name)}) FROM {q(name)}) "
+                    f"UNION (SELECT max({q(c.name)}) FROM {q(name)})").fetchall()
+                samples[name][c.name] = sorted(r[0] for r in rows if r[0] is not None)
 
     queries = {d: 0 for d in TABLES}
     grouped = paged = 0
+    ops, functions = set(), set()
 
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(requests(catalog, samples))
@@ -144,6 +155,8 @@ def test_random_queries_match_duckdb_in_process(router, stubs, local):
         nonlocal grouped, paged
         domain, request, sql, params = case
         queries[domain] += 1
+        ops.update(f.op for f in request.filters)
+        functions.update(a.function for a in request.aggregates)
         grouped += bool(request.group_by)
         messages = list(stubs[domain].Query(request))
         got, last = decode_arrow(messages)
@@ -161,5 +174,6 @@ def test_random_queries_match_duckdb_in_process(router, stubs, local):
     check()
     total = sum(queries.values())
     assert total >= EXAMPLES and all(queries.values())
+    assert ops == set(OPS) and functions == set(AGGREGATES), "the sample missed an operator or aggregate"
     print(f"\nFIGURE differential: {total} queries ({', '.join(f'{d} {n}' for d, n in queries.items())}; "
           f"{grouped} group-by aggregates, {paged} second pages), 0 mismatches against DuckDB in-process")

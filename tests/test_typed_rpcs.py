@@ -282,13 +282,16 @@ def test_get_dataset_matches_the_catalog(typed, local):
                  ("top_niches", "spatial_neighborhood", "mean_niche_activity")]),
     ("atlas", [("top_cell_types", "activity", "mean"), ("top_organs", "scatlas_organs", "mean_activity")]),
 ])
-def test_target_profile_rpc_matches_duckdb(typed, local, built, domain, lists):
-    response = call(typed, domain, "GetTargetProfile", {"signature": "IFNG", "top_n": 4})
+@pytest.mark.parametrize("top_n", [4, 0, 1000])  # 0 = the default 10; above the maximum = 100
+def test_target_profile_rpc_matches_duckdb(typed, local, built, domain, lists, top_n):
+    response = call(typed, domain, "GetTargetProfile", {"signature": "IFNG", "top_n": top_n})
+    rows = {4: 4, 0: 10, 1000: 100}[top_n]
     for field, table, measure in lists:
         key = ", ".join(built_key(local[domain], table))
         want = local[domain].sql(f"SELECT * FROM {table} WHERE {CYTOSIG} AND signature = 'IFNG' "
-                                 f"ORDER BY {measure} DESC NULLS LAST, {key} LIMIT 4").to_arrow_table().to_pylist()
-        assert len(want) == 4
+                                 f"ORDER BY {measure} DESC NULLS LAST, {key} LIMIT {rows}").to_arrow_table().to_pylist()
+        available = local[domain].sql(f"SELECT count(*) FROM {table} WHERE {CYTOSIG} AND signature = 'IFNG'").fetchall()[0][0]
+        assert len(want) == min(rows, available) and available > 4  # the page is cut by top_n, not the data
         assert_rows_equal(getattr(response, field), want)
 
 

@@ -12,10 +12,13 @@ Scale rule. Open-ended catalogues scale linearly with a floor:
     Tahoe drugs 95 (5) · dose-plate drugs 25 (3, never more than the drugs) · cell lines 50 (10) ·
     spatial files per technology as in §3.0, Visium 171 (6) and each other technology (1) ·
     sampled points per spatial dataset 10,000 (200) · CIMA cell types 27 (6) · Inflammation cell
-    types 66 (8) · scAtlas organs 35 (6) · scAtlas cancer cell types 30 (6) · diseases 20 (6).
+    types 66 (8) · scAtlas organs 35 (6) · scAtlas cancer cell types 30 (6) · diseases 20 (6) ·
+    CIMA donors 421 (40) · CIMA metabolites 500 (20) · CIMA eQTL cell types 69 (6), genes 9,600
+    (100), top eQTLs 5,000 (100) · Inflammation samples of the age/BMI boxplots 817 (60) ·
+    scAtlas cancer types 29 (6) · cancer subClusters 36 (20) · cancer donors per cancer type 16 (6).
 The experimental design never scales: 43 CytoSig targets, 12 donors, 18 parse_10M cell types,
 PBS, 14 plates with DMSO_TF on each, 3 doses, 8 spatial technologies, 19 biochemistry markers,
-9 pathways. Lists are in priority order, so a small scale keeps the best-known entities.
+9 pathways, 250 top metabolite correlations per signature type. Lists are in priority order, so a small scale keeps the best-known entities.
 At scale 1 the perturbation tables reach their real cardinalities (DOMAIN.md §2).
 parse10m_activity rows = 12 donors x (cytokines + PBS) x 18 cell types x signatures (minus the
 rare groups under 10 cells): >= 1,000,000 SecAct rows from scale 0.2 (1.03M; 1.62M at 0.25).

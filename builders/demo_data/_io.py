@@ -11,7 +11,8 @@ import json
 import pathlib
 import shutil
 import tempfile
-from typing import Callable, Mapping
+import threading
+from typing import Callable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -61,7 +62,8 @@ def _to_arrow(values, type_name: str, n: int) -> pa.Array:
 
 def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str, ...] = ()) -> pa.Table:
     """Arrow table with the spec's source column names, in spec order."""
-    wanted = [c for c in spec.columns if c.name != spec.source_file_column and c.name not in drop]
+    wanted = [c for c in spec.columns  # a computed column is the builder's, never the source's
+              if c.name != spec.source_file_column and c.name not in drop and c.expression is None]
     names = {c.name for c in wanted}
     given = set(columns) - set(drop)
     if given != names:
@@ -72,7 +74,7 @@ def to_table(spec: TableSpec, columns: Mapping[str, object], *, drop: tuple[str,
         arr = _to_arrow(columns[col.name], col.type, n)
         if len(arr) != n:
             raise ValueError(f"{spec.name}.{col.name}: {len(arr)} values, expected {n}")
-        if not col.nullable and not col.fallback and arr.null_count:
+        if not col.nullable and not col.fallback and col.default is None and arr.null_count:
             raise ValueError(f"{spec.name}.{col.name}: NULL in a non-nullable column")
         arrays.append(arr)
         fields.append(pa.field(col.candidates[0], arr.type))
@@ -107,18 +109,22 @@ class Writer:
         return CsvStream(self, spec)
 
     def json(self, spec: TableSpec, columns: Mapping[str, object],
-             extra: Mapping[str, object] | None = None) -> pathlib.Path:
-        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}."""
+             extra: Mapping[str, object] | None = None, omit: tuple[str, ...] = ()) -> pathlib.Path:
+        """JSON in the spec's layout: records, {json_key: [...], **extra} or {category: [...]}.
+        `omit`: columns the real source does not have (their spec default or fallback stands in)."""
+        for name in omit:
+            if spec.column(name).default is None and not spec.column(name).fallback:
+                raise ValueError(f"{spec.name}.{name}: only a column with a default or fallback can be omitted")
         path = self._path(spec.source)
         if spec.json_layout == "records":
-            table = to_table(spec, columns)
+            table = to_table(spec, columns, drop=omit)
             _copy_json(table, path)
             return self._done(path, table.num_rows)
         if spec.json_layout == "data":
-            table = to_table(spec, columns)
+            table = to_table(spec, columns, drop=omit)
             parts = [(spec.json_key, table)]
         else:  # dict_of_lists: one array per category, in order of first appearance
-            table = to_table(spec, columns, drop=("category",))
+            table = to_table(spec, columns, drop=("category", *omit))
             categories = _to_arrow(columns["category"], "VARCHAR", table.num_rows)
             if pa.types.is_dictionary(categories.type):
                 categories = categories.dictionary_decode()
@@ -136,59 +142,95 @@ class Writer:
         return self._done(path, table.num_rows)
 
 
-    def nested_json(self, spec: TableSpec, document: object, rows: int) -> pathlib.Path:
+    def json_object(self, relative: str, parts: Sequence[tuple[str, object]], rows: int) -> pathlib.Path:
+        """One JSON object holding several parts in order: a pa.Table part is an array of records
+        (written by DuckDB, nested struct columns as nested objects), anything else is written as
+        JSON. For the real files that keep several record arrays, lists and scalars side by side;
+        `rows` is what the build reads from the file, for the log."""
+        path = self._path(relative)
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
+            for k, (key, value) in enumerate(parts):
+                out.write(("{" if k == 0 else ",\n") + f"{json.dumps(key)}: ")
+                if isinstance(value, pa.Table):
+                    array = pathlib.Path(tmp) / f"{k}.json"
+                    _copy_json(value, array)
+                    with open(array) as src:
+                        shutil.copyfileobj(src, out)
+                else:
+                    out.write(json.dumps(value))
+            out.write("}\n")
+        return self._done(path, rows)
+
+    def nested_json(self, spec: TableSpec, document: object, rows: int, indent: int | None = 1) -> pathlib.Path:
         """A small source in a shape of its own (read by the spec's source_sql), written as given;
         `rows` is what the build will read from it, for the log."""
         path = self._path(spec.source)
-        path.write_text(json.dumps(document, indent=1) + "\n")
+        path.write_text(json.dumps(document, indent=indent) + "\n")
+        return self._done(path, rows)
+
+    def json_tree(self, spec: TableSpec, tree: object, relative: str | None = None) -> pathlib.Path:
+        """A large source in a shape of its own: dicts and lists of plain values written as
+        json.dumps writes them, and `Records` leaves (arrays of records given as Arrow tables)
+        written by DuckDB, so no record passes through Python. Logs the records written."""
+        path = self._path(relative or spec.source)
+        rows = 0
+        with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
+            def write(node) -> None:
+                nonlocal rows
+                if isinstance(node, Records):
+                    out.write("[")
+                    first = True
+                    for k, table in enumerate(t for t in node.tables if t.num_rows):
+                        array = pathlib.Path(tmp) / f"{k}.json"
+                        _copy_json(table, array)
+                        text = array.read_text().strip()
+                        out.write(("" if first else ",") + text[1:-1].strip())
+                        first, rows = False, rows + table.num_rows
+                    out.write("]")
+                elif isinstance(node, dict):
+                    out.write("{")
+                    for k, (key, value) in enumerate(node.items()):
+                        out.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
+                        write(value)
+                    out.write("}")
+                else:
+                    out.write(json.dumps(node))
+            write(tree)
+            out.write("\n")
         return self._done(path, rows)
 
 
-    def json_tree(self, relative: str, tree: object, rows: int) -> pathlib.Path:
-        """A JSON document of nested objects whose large arrays of records are Arrow tables: each
-        `pa.Table` leaf is written as an array of records by DuckDB (fast, row order kept), every
-        other value by `json.dumps` (NaN as the bare token NaN, as Python's json writes it)."""
-        path = self._path(relative)
-        con = duckdb.connect()
-        try:
-            with open(path, "w") as out, tempfile.TemporaryDirectory() as tmp:
-                _write_tree(out, tree, pathlib.Path(tmp), con)
-                out.write("\n")
-        finally:
-            con.close()
-        return self._done(path, rows)
+class Records:
+    """One JSON array of records for `Writer.json_tree`: the rows of each Arrow table in turn, each
+    record holding its table's columns (so records of different shapes can share an array; a null
+    is written as null, an absent column is an absent key)."""
+
+    def __init__(self, *tables: pa.Table):
+        merged: list[pa.Table] = []  # consecutive tables of one shape: one DuckDB write
+        for table in tables:
+            if merged and merged[-1].schema == table.schema:
+                merged[-1] = pa.concat_tables([merged[-1], table])
+            else:
+                merged.append(table)
+        self.tables = tuple(merged)
 
 
-def _write_tree(out, value, tmp: pathlib.Path, con: duckdb.DuckDBPyConnection) -> None:
-    if isinstance(value, pa.Table) and value.num_rows <= 2_000:  # small: a COPY costs more than it saves
-        out.write(json.dumps(value.to_pylist()))
-    elif isinstance(value, pa.Table):
-        array = tmp / "leaf.json"
-        _copy_json(value, array, con)
-        with open(array) as src:
-            shutil.copyfileobj(src, out)
-    elif isinstance(value, dict):
-        out.write("{")
-        for k, (key, item) in enumerate(value.items()):
-            out.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
-            _write_tree(out, item, tmp, con)
-        out.write("}")
-    else:
-        out.write(json.dumps(value))
+_COPIER: list[duckdb.DuckDBPyConnection] = []  # one in-memory connection: connecting costs ~40 ms a file
+_COPY_LOCK = threading.Lock()
 
 
-def _copy_json(table: pa.Table, path: pathlib.Path, con: duckdb.DuckDBPyConnection | None = None) -> None:
+def _copy_json(table: pa.Table, path: pathlib.Path) -> None:
     """Write a JSON array of records with DuckDB (fast; keeps the Arrow row order)."""
-    own = con is None
-    con = duckdb.connect() if own else con
-    try:
-        con.execute("SET preserve_insertion_order = true")
+    with _COPY_LOCK:
+        if not _COPIER:
+            _COPIER.append(duckdb.connect())
+            _COPIER[0].execute("SET preserve_insertion_order = true")
+        con = _COPIER[0]
         con.register("records", table)
-        con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
-        con.unregister("records")
-    finally:
-        if own:
-            con.close()
+        try:
+            con.execute(f"COPY records TO '{path}' (FORMAT json, ARRAY true)")
+        finally:
+            con.unregister("records")
 
 
 class CsvStream:
@@ -216,3 +258,21 @@ class CsvStream:
             self._csv.close()
         if exc[0] is None:
             self.writer._done(self.path, self.rows)
+
+
+def json_as_written(writer: Writer, spec: TableSpec, columns: Mapping[str, object],
+                    as_written: Mapping[str, str]) -> pathlib.Path:
+    """A records-layout JSON source (as Writer.json) whose `as_written` columns hold the JSON value
+    the real writer stores rather than the typed one: source column -> a DuckDB expression of it
+    giving that value, e.g. a p-value the real writer turns into text when it is small."""
+    table = to_table(spec, columns)
+    path = writer._path(spec.source)
+    replace = ", ".join(f'CAST(({sql}) AS JSON) AS "{name}"' for name, sql in as_written.items())
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.register("records", table)
+        con.execute(f"COPY (SELECT * REPLACE ({replace}) FROM records) TO '{path}' (FORMAT json, ARRAY true)")
+    finally:
+        con.close()
+    return writer._done(path, table.num_rows)

@@ -60,6 +60,26 @@ class Scale:
         return scaled(len(names.CIMA_CELL_TYPES), self.s, 6)
 
     @property
+    def cima_samples(self) -> int:
+        return scaled(421, self.s, 40)  # donors with age and activity (summary_stats cima.n_samples)
+
+    @property
+    def cima_metabolites(self) -> int:
+        return scaled(len(names.METABOLITES), self.s, 20)
+
+    @property
+    def cima_eqtl_cell_types(self) -> int:
+        return scaled(len(names.CIMA_EQTL_CELL_TYPES), self.s, 6)
+
+    @property
+    def cima_eqtl_genes(self) -> int:
+        return scaled(len(names.EQTL_GENES), self.s, 100)
+
+    @property
+    def cima_eqtl_top(self) -> int:
+        return scaled(5_000, self.s, 100)  # cima_eqtl_top.json: ~5K records (its catalogue entry)
+
+    @property
     def inflammation_cell_types(self) -> int:
         return scaled(len(names.INFLAMMATION_CELL_TYPES), self.s, 8)
 
@@ -70,6 +90,18 @@ class Scale:
     @property
     def cancer_cell_types(self) -> int:
         return scaled(len(names.SCATLAS_CANCER_CELL_TYPES), self.s, 6)
+
+    @property
+    def scatlas_cancer_types(self) -> int:
+        return scaled(len(names.SCATLAS_CANCER_TYPES), self.s, 6)  # the floor keeps six adjacent-tissue types
+
+    @property
+    def scatlas_subclusters(self) -> int:
+        return scaled(len(names.SCATLAS_CANCER_SUBCLUSTERS), self.s, 20)  # every classified category
+
+    @property
+    def scatlas_donors_per_cancer_type(self) -> int:
+        return scaled(16, self.s, 6)  # 464 cancer donors / 29 cancer types
 
     @property
     def diseases(self) -> int:

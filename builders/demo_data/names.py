@@ -771,19 +771,38 @@ DISEASE_PROGRAMMES = {
     "NPC": ("IFNG", "TGFB1"),
 }
 
+# Inflammation strata. The real labels are in no file of the repository: the dashboard counts 11
+# diseases with 39 severity stages (listed mild to severe), treatment-response cohorts of six
+# diseases, and sampling timepoints T0-T2 (the number of timepoints each disease has here).
+SEVERITY = (
+    ("COVID", ("WHO1", "WHO2", "WHO3", "WHO4", "WHO5", "WHO6", "WHO7")), ("COPD", ("GOLD3", "GOLD4")),
+    ("SLE", ("Managed", "Flare")), ("asthma", ("GINA1", "GINA2", "GINA3", "GINA4")),
+    ("sepsis", ("Type1", "Type2", "Type3", "Type4")), ("MS", ("EDSS1", "EDSS2", "EDSS3", "EDSS4", "EDSS5")),
+    ("HBV", ("Stage1", "Stage2", "Stage3", "Stage4")), ("cirrhosis", ("Compensated", "Decompensated")),
+    ("CRC", ("Early", "Advanced")), ("HNSCC", ("T1", "T2", "T3", "T4")), ("NPC", ("II", "III", "IVa")),
+)
+assert len(SEVERITY) == 11 and sum(len(s) for _, s in SEVERITY) == 39
+TREATMENT_DISEASES = ("RA", "CD", "UC", "PS", "PSA", "SLE")
+LONGITUDINAL = (("COVID", 3), ("RA", 1), ("sepsis", 3), ("flu", 2), ("SLE", 2))
+COHORT_PAIRS = ("Main vs Validation", "Main vs External", "Validation vs External")
+
 BIOCHEMISTRY = ("ALT", "AST", "ALP", "GGT", "TBIL", "DBIL", "TP", "ALB", "GLB", "BUN", "CREA",
                 "UA", "GLU", "TG", "TC", "HDL-C", "LDL-C", "CK", "LDH")
 assert len(BIOCHEMISTRY) == 19
-CIMA_COMPARISONS = (("sex", "Male", "Female"), ("smoking", "Current", "Never"),
-                    ("smoking", "Former", "Never"), ("blood_type", "A", "O"),
-                    ("blood_type", "B", "O"), ("blood_type", "AB", "O"))
+# CIMA donor metadata (the sample layer of builders/demo_data/atlas/cima.py): the groups the
+# differential tests pair up and the stratification compares. The metadata's raw smoking labels
+# (column `smoking_ststus`) are unknown; the demo writes the spelling P06 normalises them to.
+CIMA_SEXES = ("Male", "Female")
+CIMA_BLOOD_TYPES = ("O", "A", "B", "AB")
+CIMA_SMOKING = ("Never", "Former", "Current")
 
+# The real atlas's 35 organs (visualization/index.html EMBEDDED_STATS), in priority order: the first
+# six hold the organs the first six cancer types map to (organ_cancer_matrix, adjacent tissue).
 SCATLAS_ORGANS = (
-    "Blood", "Lung", "Liver", "Colon", "Kidney", "Heart", "Skin", "Brain", "Spleen", "Bone marrow",
-    "Lymph node", "Breast", "Pancreas", "Stomach", "Small intestine", "Thymus", "Esophagus",
-    "Prostate", "Ovary", "Uterus", "Testis", "Thyroid", "Muscle", "Adipose", "Bladder", "Eye",
-    "Placenta", "Tonsil", "Trachea", "Rectum", "Vasculature", "Fallopian tube", "Adrenal gland",
-    "Salivary gland", "Nasal mucosa",
+    "Blood", "Lung", "Liver", "Colon", "Kidney", "Oral", "Skin", "Breast", "Pancreas", "Stomach",
+    "Heart", "Spleen", "BoneMarrow", "LymphNode", "SmallIntestine", "Esophagus", "Prostate", "Ovary",
+    "Uterus", "Testis", "Thymus", "Bladder", "Eye", "Fat", "Rectum", "Trachea", "Vasculature",
+    "SalivaryGland", "SkeletalMuscle", "Nose", "Omentum", "Tongue", "Ureter", "Vagina", "CommonBileDuct",
 )
 assert len(SCATLAS_ORGANS) == 35
 SCATLAS_GENERIC = ("T cell CD4", "T cell CD8", "NK cell", "B cell", "Plasma cell", "Macrophage",
@@ -793,12 +812,12 @@ SCATLAS_SPECIFIC = {
     "Lung": ("AT1", "AT2", "Ciliated", "Club"), "Liver": ("Hepatocyte", "Cholangiocyte", "Kupffer cell"),
     "Colon": ("Enterocyte", "Goblet cell", "Colonocyte"), "Kidney": ("Proximal tubule", "Podocyte"),
     "Heart": ("Cardiomyocyte",), "Skin": ("Keratinocyte", "Melanocyte"),
-    "Brain": ("Neuron", "Astrocyte", "Oligodendrocyte", "Microglia"),
     "Blood": ("Classical monocyte", "Neutrophil", "Platelet"),
     "Pancreas": ("Acinar cell", "Ductal cell", "Beta cell"), "Breast": ("Luminal cell", "Basal cell"),
-    "Stomach": ("Pit cell", "Chief cell"), "Small intestine": ("Enterocyte", "Paneth cell"),
+    "Stomach": ("Pit cell", "Chief cell"), "SmallIntestine": ("Enterocyte", "Paneth cell"),
     "Thymus": ("Thymocyte", "TEC"), "Testis": ("Spermatocyte", "Sertoli cell"),
-    "Thyroid": ("Thyrocyte",), "Muscle": ("Myocyte", "Satellite cell"), "Adipose": ("Adipocyte",),
+    "Oral": ("Keratinocyte", "Salivary acinar cell"), "SkeletalMuscle": ("Myocyte", "Satellite cell"),
+    "Fat": ("Adipocyte",), "Eye": ("Photoreceptor", "Retinal pigment epithelium"),
 }
 SCATLAS_CANCER_CELL_TYPES = (
     "Malignant cell", "CAF", "TAM", "CD8 T exhausted", "Treg", "CD4 T", "NK cell", "B cell",
@@ -808,6 +827,29 @@ SCATLAS_CANCER_CELL_TYPES = (
     "Tfh", "gdT",
 )
 assert len(SCATLAS_CANCER_CELL_TYPES) == 30
+# scAtlas pan-cancer: the 29 cancer types in priority order. The first seven are those whose
+# adjacent tissue the real pipeline maps to a normal organ (CRC, HCC, LUAD, KIRC, HNSC, ICC, cSCC);
+# the 13 labelled codes follow; the rest as in the immune-infiltration notes and organ map.
+SCATLAS_CANCER_TYPES = (
+    "CRC", "HCC", "LUAD", "KIRC", "HNSC", "ICC", "cSCC", "BRCA", "PAAD", "STAD", "ESCA", "THCA", "LYM",
+    "KIRP", "TGCT", "NET", "LUSC", "OV", "SKCM", "PRAD", "ALM", "GBM", "BLCA", "UCEC", "CESC", "NPC",
+    "SARC", "MB", "GIST",
+)
+assert len(SCATLAS_CANCER_TYPES) == 29
+# Cancer pseudobulk subClusters (PREFIX##_Subtype_MARKER, as the real atlas names them), in priority
+# order: the first 20 hold every category the immune, exhaustion and CAF analyses classify by name
+# (malignant, T-cell states and subsets, each myeloid and lymphoid category, each CAF class, stroma).
+SCATLAS_CANCER_SUBCLUSTERS = (
+    "Epi_Malignant_EPCAM", "CD8T05_Tex_PDCD1", "CD8T06_Tex_CXCL13", "CD8T02_Tem_GZMK", "CD8T04_Tcm_IL7R",
+    "CD4T01_Tn_CCR7", "CD4T08_Treg_FOXP3", "M09_Mph_SPP1", "M05_Mo_CD14", "M02_cDC2_CD1C", "M13_Neu_CXCL8",
+    "M15_Mast_TPSAB1", "I01_NK_FCGR3A", "I08_ILC3_KIT", "B01_Naive_TCL1A", "S22_iCAF_CXCL12",
+    "S23_myCAF_ACTA2", "S24_apCAF_HLA-DRA", "S05_Fb_PI16", "E01_Endo_ACKR1",
+    "B12_Plasma_IGHA2", "M03_pDC_LILRA4", "CD4T03_Tfh_CXCL13", "M07_Mph_C1QC", "S15_Peri_RGS5",
+    "CD4T05_Tem_ANXA1", "E03_Lymph_PROX1", "Epi_Cycling_MKI67", "M06_Mo_FCGR3A", "I02_NK_XCL1",
+    "S12_Fb_COL1A1", "M01_cDC1_CLEC9A", "CD8T03_Temra_GZMB", "S20_SMC_MYH11", "B05_Memory_CD27",
+    "M18_Mph_LYVE1",
+)
+assert len(set(SCATLAS_CANCER_SUBCLUSTERS)) == 36
 
 # Cell-type programmes for the atlases (§8.3), matched by substring of the cell-type name.
 ATLAS_CELL_PROGRAMMES = (
@@ -842,3 +884,70 @@ LIN_TO_L1 = {
                 "NK": "NK cell", "B_Cell": "B cell", "DC": "Myeloid", "Fibroblast": "Fibroblast",
                 "Endothelial": "Endothelial", "Epithelial": "Epithelial", "Treg": "T cell"},
 }
+
+
+# --- CIMA eQTLs and metabolites (builders/demo_data/atlas/cima.py) -------------------------------
+
+# 69 cell types of the CIMA eQTL maps (finer than the 27 level-2 types), in priority order.
+CIMA_EQTL_CELL_TYPES = (
+    "CD4_Tn_CCR7", "Mono_CD14_S100A8", "CD8_Tn_CCR7", "NK_CD56dim_FCGR3A", "B_naive_TCL1A",
+    "CD4_Treg_FOXP3", "pDC_LILRA4", "CD4_Tcm_IL7R", "CD8_Tem_GZMK", "Mono_CD16_FCGR3A", "B_memory_CD27",
+    "CD4_Th17_RORC", "cDC2_CD1C", "MAIT_SLC4A10", "CD4_Tem_GZMK", "CD8_CTL_GZMB", "NK_CD56bright_SELL",
+    "Plasma_IGHA", "CD4_Th1_CXCR3", "gdT_TRDV2", "CD8_Tcm_IL7R", "CD4_CTL_GZMH", "CD4_Tfh_CXCR5",
+    "cDC1_CLEC9A", "NKT_KLRB1", "Megakaryocyte_PPBP", "HSPC_CD34", "CD4_Tn_SOX4", "CD4_Tcm_CXCR5",
+    "CD4_Tem_CCR6", "CD4_Treg_IKZF2", "CD4_Th2_GATA3", "CD4_Tr1_IL10", "CD4_Tisg_IFI44L", "CD8_Tn_SOX4",
+    "CD8_Tem_CX3CR1", "CD8_CTL_KLRD1", "CD8_Trm_ITGAE", "CD8_Tisg_IFI44L", "CD8_Tex_PDCD1", "gdT_TRDV1",
+    "ILC2_GATA3", "ILC3_KIT", "NK_CD56dim_CX3CR1", "NK_adaptive_KLRC2", "NK_proliferating_MKI67",
+    "B_naive_IGHD", "B_transitional_CD38", "B_memory_IGHG", "B_atypical_ITGAX", "B_activated_CD69",
+    "Plasmablast_MKI67", "Plasma_IGHG", "Mono_CD14_HLA-DR", "Mono_CD14_IFI44L", "Mono_CD14_IL1B",
+    "Mono_intermediate_CD14_FCGR3A", "cDC2_FCER1A", "DC_mature_LAMP3", "AS_DC_AXL", "MEP_GATA1",
+    "Basophil_HDC", "Eosinophil_CLC", "Neutrophil_FCGR3B", "Mast_TPSAB1", "Erythrocyte_HBB",
+    "T_proliferating_MKI67", "CD4_Tn_activated_CD69", "CD8_Tn_activated_CD69",
+)
+assert len(CIMA_EQTL_CELL_TYPES) == 69 and len(set(CIMA_EQTL_CELL_TYPES)) == 69
+
+# eQTL genes: the cytokine genes and SecAct targets first, then other real symbol families.
+_GENE_FAMILIES = (
+    ("ZNF", range(2, 900)), ("TMEM", range(2, 270)), ("CCDC", range(3, 200)), ("RNF", range(2, 226)),
+    ("LRRC", range(1, 76)), ("ANKRD", range(1, 66)), ("TRIM", range(2, 76)), ("USP", range(1, 54)),
+    ("FAM", (f"{n}{x}" for n in range(3, 230) for x in "AB")), ("KIAA", (f"{n:04d}" for n in range(100, 2040))),
+    ("SLC", (f"{n}A{m}" for n in range(1, 51) for m in range(1, 10))), ("LINC", (f"{n:05d}" for n in range(1, 3700))),
+)
+
+
+def _eqtl_genes() -> tuple[str, ...]:
+    genes = list(dict.fromkeys([cytosig_gene(c) for c in CYTOSIG] + list(SECACT)))
+    seen = set(genes)
+    for prefix, suffixes in _GENE_FAMILIES:
+        for suffix in suffixes:
+            name = f"{prefix}{suffix}"
+            if name not in seen:
+                seen.add(name)
+                genes.append(name)
+    return tuple(genes[:9600])
+
+
+EQTL_GENES = _eqtl_genes()
+assert len(EQTL_GENES) == 9600
+
+# Plasma metabolites and lipids (CIMA_correlation_metabolites.csv has 500).
+_AMINO_AND_OTHERS = (
+    "Alanine", "Glutamine", "Glycine", "Histidine", "Isoleucine", "Leucine", "Valine", "Phenylalanine",
+    "Tyrosine", "Tryptophan", "Kynurenine", "Creatinine", "Lactate", "Pyruvate", "Citrate", "Acetate",
+    "3-Hydroxybutyrate", "Glucose", "Urate", "Taurine",
+)
+
+
+def _metabolites() -> tuple[str, ...]:
+    chains = [f"{c}:{d}" for c in (14, 16, 18, 20, 22) for d in range(0, 7) if d <= c // 3]
+    lipids = [f"{cls}({a}/{b})" for a in chains for b in chains for cls in ("PC", "PE")]
+    lipids += [f"LPC({a})" for a in chains] + [f"SM(d18:1/{a})" for a in chains]
+    lipids += [f"TG({n}:{d})" for n in range(46, 60, 2) for d in range(0, 8)]
+    names = list(_AMINO_AND_OTHERS)
+    for i in range(max(len(lipids), 1)):  # interleave classes so a small scale keeps a mix
+        names.append(lipids[(i * 37) % len(lipids)])
+    return tuple(dict.fromkeys(names))[:500]
+
+
+METABOLITES = _metabolites()
+assert len(METABOLITES) == 500

@@ -1,10 +1,13 @@
-"""Overload protection: a fixed number of query RPCs run at once; the next is refused at once.
+"""Overload protection: at most --max-queries query RPCs run at once; a few more wait, briefly.
 
-A refused call gets RESOURCE_EXHAUSTED with a RetryInfo hint instead of waiting in a queue that
-could grow without end. gRPC's own `maximum_concurrent_rpcs` (set to max_workers in server.py)
-is the backstop for calls that would otherwise wait for a worker thread; those are refused by
-gRPC itself, with RESOURCE_EXHAUSTED but no hint. Health, reflection and catalog reads are never
-limited (`limited`); the call interceptor (interceptor.py) asks `enter`/`leave` around the rest.
+A query that finds every slot taken waits in a bounded queue (--admission-queue calls, at most
+--admission-wait-seconds each) for a running one to finish: a burst of many clients is served,
+not refused, while the queue cannot grow without end. A query that finds the queue full, or waits
+out its time, is refused with RESOURCE_EXHAUSTED and a RetryInfo hint (the Router waits and asks
+again). gRPC's own `maximum_concurrent_rpcs` (= max_workers, in server.py) is the backstop for
+calls beyond every worker thread; those get RESOURCE_EXHAUSTED from gRPC without a hint. The
+defaults leave a worker for every running and waiting query plus 8 (config.py), so that backstop
+holds health checks and catalog reads, which are never limited (`limited`).
 """
 
 from __future__ import annotations
@@ -30,20 +33,47 @@ def limited(method: str) -> bool:
 
 
 class Admission:
-    def __init__(self, max_in_flight: int, retry_after: float):
-        self.max_in_flight = max_in_flight
-        self.retry_after = retry_after
+    def __init__(self, max_in_flight: int, retry_after: float, queue: int = 0, wait_seconds: float = 0.0):
+        self.max_in_flight, self.retry_after = max_in_flight, retry_after
+        self.queue, self.wait_seconds = queue, wait_seconds
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._waiting = 0
+        self._lock = threading.Lock()
 
     def enter(self, context) -> None:
-        """Take a slot, or abort the call with RESOURCE_EXHAUSTED and a retry hint."""
+        """Take a slot, waiting in the queue if it has room; or abort the call with
+        RESOURCE_EXHAUSTED and a retry hint."""
+        try:
+            self.admit(context.time_remaining())
+        except ServiceError as exc:
+            exc.abort(context)
+
+    def admit(self, time_remaining: float | None = None) -> None:
+        """Take a slot, waiting in the queue if it has room (at most `time_remaining` seconds, the
+        call's deadline, when known); or raise RESOURCE_EXHAUSTED with a retry hint. Shared by the
+        gRPC interceptor and the Flight endpoint (flight.py), so both count toward one limit."""
         if self._slots.acquire(blocking=False):
             return
-        ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
-                     f"the service is busy: {self.max_in_flight} queries are already running; "
-                     f"retry in {self.retry_after:g} s",
-                     metadata={"limit": "max_queries", "maxQueries": self.max_in_flight},
-                     retry_after=self.retry_after).abort(context)
+        with self._lock:
+            queued = self._waiting < self.queue
+            if queued:
+                self._waiting += 1
+        if queued:
+            try:
+                wait = self.wait_seconds
+                if time_remaining is not None:
+                    wait = min(wait, max(0.0, time_remaining))
+                if self._slots.acquire(timeout=wait):
+                    return
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+        raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
+                           f"the service is busy: {self.max_in_flight} queries are running and "
+                           f"{self.queue} waiting; retry in {self.retry_after:g} s",
+                           metadata={"limit": "max_queries", "maxQueries": self.max_in_flight,
+                                     "admissionQueue": self.queue},
+                           retry_after=self.retry_after)
 
     def leave(self) -> None:
         self._slots.release()

@@ -8,7 +8,10 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from cytoatlas.serving.machine import usable_cpus
+
 DEFAULT_PORTS = {"atlas": 50051, "perturbation": 50052, "spatial": 50053}
+FLIGHT_PORT_OFFSET = 10  # the Arrow Flight endpoint's default port: the gRPC port + 10 (50061/50062/50063)
 ENV_PREFIX = "CYTOATLAS_"
 
 
@@ -24,16 +27,22 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address to listen on (0.0.0.0 in containers).")
     port: int = _setting(-1, "Port to listen on; -1 = the domain's default (50051/50052/50053), "
                              "0 = any free port (the log line says which).")
-    max_workers: int = _setting(16, "gRPC worker threads: concurrent RPCs served at once.")
-    duckdb_threads: int = _setting(2, "DuckDB threads per query pool (this machine has 2 cores).")
+    max_workers: int = _setting(0, "gRPC worker threads: concurrent RPCs served at once; beyond them gRPC "
+                                   "refuses a call. 0 = max_queries + admission_queue + 8 (health, catalog).")
+    duckdb_threads: int = _setting(0, "DuckDB threads of the served file; 0 = the CPUs this process may use "
+                                      "(affinity and cgroup quota).")
     duckdb_memory_limit: str = _setting("2GB", "DuckDB memory_limit for the served file.")
     duckdb_temp_directory: str = _setting("", "Where DuckDB may spill a query bigger than memory_limit; "
                                               "empty = nowhere: such a query is refused with RESOURCE_EXHAUSTED.")
     reload_poll_seconds: float = _setting(1.0, "How often to look for a newly published file at --db "
                                                "(inode/size/mtime); 0 = only on SIGHUP.")
-    max_queries: int = _setting(8, "Table RPCs running at once; more are refused at once with "
-                                   "RESOURCE_EXHAUSTED and a retry hint (keep below max_workers).")
-    retry_after_seconds: float = _setting(1.0, "Retry delay suggested (google.rpc.RetryInfo) when refusing.")
+    max_queries: int = _setting(0, "Query RPCs running at once; 0 = 4 per usable CPU. More wait in the "
+                                   "admission queue, then are refused with RESOURCE_EXHAUSTED and a retry hint.")
+    admission_queue: int = _setting(-1, "Query RPCs that may wait for a running one to finish before being "
+                                        "refused; -1 = 2 x max_queries, 0 = refuse at once.")
+    admission_wait_seconds: float = _setting(1.0, "Longest a query waits in the admission queue before it is "
+                                                  "refused.")
+    retry_after_seconds: float = _setting(0.25, "Retry delay suggested (google.rpc.RetryInfo) when refusing.")
     query_timeout_seconds: float = _setting(60.0, "Longest a query may run when the client set no shorter "
                                                   "deadline; it is then interrupted (0 = no limit).")
     tls_cert: str = _setting("", "PEM certificate chain: serve TLS only (needs --tls-key).")
@@ -56,12 +65,35 @@ class Settings:
     token_secret: str = _setting("cytoatlas-page-token-v1",
                                  "Key that signs page tokens; set the same value on every replica.")
     grace_seconds: float = _setting(10.0, "On SIGTERM/SIGINT, time in-flight calls get to finish.")
+    flight_port: int = _setting(-2, "Arrow Flight port (ListFlights, GetFlightInfo, GetSchema, DoGet over the "
+                                    "same tables); -2 = the gRPC port + 10 (50061/50062/50063; any free port "
+                                    "with --port 0), 0 = any free port (the log line says which), -1 = none.")
     metrics_port: int = _setting(-1, "HTTP port serving Prometheus /metrics; -1 = none, 0 = any free port "
                                      "(the log line says which). Compose and Kubernetes use 9090.")
     request_log: str = _setting("json", "Per-request log on stderr: json (one JSON line per RPC) or off.")
 
+    def __post_init__(self):
+        """Sizes left at 0 (or -1) come from the machine this process runs on (machine.py)."""
+        cpus = usable_cpus()
+        derived = {"duckdb_threads": self.duckdb_threads or cpus, "max_queries": self.max_queries or 4 * cpus}
+        derived["admission_queue"] = (2 * derived["max_queries"] if self.admission_queue < 0
+                                      else self.admission_queue)
+        derived["max_workers"] = self.max_workers or derived["max_queries"] + derived["admission_queue"] + 8
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
+        if self.flight_port < -2:
+            raise SystemExit(f"--flight-port / CYTOATLAS_FLIGHT_PORT must be -2 (gRPC port + 10), -1 (none), "
+                             f"0 (any free port) or a port, not {self.flight_port}")
+
     def resolved_port(self, domain: str) -> int:
         return DEFAULT_PORTS[domain] if self.port < 0 else self.port
+
+    def resolved_flight_port(self, domain: str) -> int | None:
+        """The Flight port to listen on (0 = any free one), or None for no Flight endpoint."""
+        if self.flight_port != -2:
+            return None if self.flight_port == -1 else self.flight_port
+        port = self.resolved_port(domain)
+        return 0 if port == 0 else port + FLIGHT_PORT_OFFSET
 
 
 def env_name(name: str) -> str:

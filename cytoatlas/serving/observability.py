@@ -42,10 +42,10 @@ class Observer:
                                  ["rpc"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("cytoatlas_requests_in_flight", "RPCs being served right now.",
                                ["rpc"], registry=self.registry)
-        self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query, by table.",
+        self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query and Flight DoGet, by table.",
                             ["table"], registry=self.registry)
         self.bytes = Counter("cytoatlas_bytes_served", "Result payload bytes (Arrow IPC or rows) sent "
-                             "by Query, by table.", ["table"], registry=self.registry)
+                             "by Query and Flight DoGet, by table.", ["table"], registry=self.registry)
         self.registry.register(_BuildCollector(domain, database))
         self._http = None
         self.metrics_port: int | None = None
@@ -72,9 +72,13 @@ class Observer:
 
     def start(self, rpc: str, request, context) -> "Call":
         """Begin observing one RPC (the call interceptor calls this first, for every call)."""
-        request_id = next((value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER),
-                          None) or uuid.uuid4().hex
-        return Call(self, rpc, request, request_id)
+        return self.begin(rpc, request, next(
+            (value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER), None))
+
+    def begin(self, rpc: str, request, request_id: str | None = None) -> "Call":
+        """Begin observing one call given its request id header (the Flight endpoint's middleware,
+        which has headers but no gRPC context); a fresh id when the client sent none."""
+        return Call(self, rpc, request, request_id or uuid.uuid4().hex)
 
 
 class Call:
@@ -95,9 +99,10 @@ class Call:
             self.rows += stats.rows_returned
             self.bytes += stats.bytes_returned
 
-    def finish(self, context) -> None:
+    def finish(self, context=None) -> None:
+        """Record and log the call; its code is `code` if set, else the gRPC context's, else OK."""
         observer, seconds = self.observer, time.perf_counter() - self.started
-        code = (self.code or context.code() or grpc.StatusCode.OK).name
+        code = (self.code or (context.code() if context is not None else None) or grpc.StatusCode.OK).name
         observer.in_flight.labels(self.rpc).dec()
         observer.requests.labels(self.rpc, code).inc()
         observer.latency.labels(self.rpc).observe(seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import pathlib
+from dataclasses import dataclass
 
 import grpc
 
@@ -30,16 +31,32 @@ def _read(path: str, setting: str) -> bytes:
         raise SecurityError(f"--{setting} {path}: {exc.strerror or exc}") from None
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS credentials from the settings, or None for plaintext."""
+@dataclass(frozen=True)
+class TlsMaterial:
+    """The PEM bytes the TLS settings name: what the gRPC server and the Flight endpoint serve."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None  # set: mutual TLS, client certificates must be signed by it
+
+
+def tls_material(settings: Settings) -> TlsMaterial | None:
+    """The TLS settings read from their files, or None for plaintext."""
     if not (settings.tls_cert or settings.tls_key or settings.tls_client_ca):
         return None
     if not (settings.tls_cert and settings.tls_key):
         raise SecurityError("TLS needs both --tls-cert and --tls-key (--tls-client-ca adds mutual TLS)")
     client_ca = _read(settings.tls_client_ca, "tls-client-ca") if settings.tls_client_ca else None
-    return grpc.ssl_server_credentials(
-        [(_read(settings.tls_key, "tls-key"), _read(settings.tls_cert, "tls-cert"))],
-        root_certificates=client_ca, require_client_auth=client_ca is not None)
+    return TlsMaterial(_read(settings.tls_cert, "tls-cert"), _read(settings.tls_key, "tls-key"), client_ca)
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings, or None for plaintext."""
+    tls = tls_material(settings)
+    if tls is None:
+        return None
+    return grpc.ssl_server_credentials([(tls.key, tls.cert)], root_certificates=tls.client_ca,
+                                       require_client_auth=tls.client_ca is not None)
 
 
 def exempt_prefixes(settings: Settings) -> tuple[str, ...]:
@@ -64,9 +81,16 @@ class TokenCheck:
     def check(self, context) -> None:
         """Abort the call unless its metadata carries the token."""
         sent = next((value for key, value in context.invocation_metadata() if key == "authorization"), "")
+        try:
+            self.verify(sent)
+        except ServiceError as exc:
+            exc.abort(context)
+
+    def verify(self, sent: str | bytes) -> None:
+        """Raise UNAUTHENTICATED unless `sent` (the `authorization` header's value) is the token."""
         sent = sent.encode() if isinstance(sent, str) else sent
         if hmac.compare_digest(sent, self._expected):
             return
         problem = "no bearer token was sent" if not sent else "the bearer token is not valid"
-        ServiceError(grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED,
-                     f"{problem}; send metadata `authorization: Bearer <token>`").abort(context)
+        raise ServiceError(grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED,
+                           f"{problem}; send metadata `authorization: Bearer <token>`")

@@ -1,6 +1,7 @@
 """Assembling and running a domain server: TableService, health, reflection, graceful stop;
 the served file swapped on a new build (poll + SIGHUP), TLS, and the call interceptor (metrics,
-token, malformed requests, overload, build leases)."""
+token, malformed requests, overload, build leases); beside it, on its own port, the Arrow Flight
+endpoint (flight.py), which shares the file, the settings and those guards."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from cytoatlas.serving import config, security
 from cytoatlas.serving.admission import Admission
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
+from cytoatlas.serving.flight import FlightEndpoint
 from cytoatlas.serving.interceptor import CallInterceptor
 from cytoatlas.serving.observability import Observer
 from cytoatlas.serving.swap import ServedFile
@@ -41,6 +43,11 @@ class RunningServer:
     files: ServedFile
     service_names: tuple[str, ...]
     observer: Observer
+    flight: FlightEndpoint | None = None  # None: --flight-port -1
+
+    @property
+    def flight_port(self) -> int | None:
+        return self.flight.port if self.flight is not None else None
 
     @property
     def database(self) -> Database:
@@ -48,9 +55,13 @@ class RunningServer:
         return self.files.current()
 
     def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, close the file."""
+        """Report NOT_SERVING, let in-flight calls (gRPC and Flight) finish within `grace` seconds,
+        close the file."""
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        stopped = self.server.stop(grace)  # returns at once; both servers drain at the same time
+        if self.flight is not None:
+            self.flight.stop(grace)
+        stopped.wait()
         self.observer.stop_metrics()
         self.files.close()
 
@@ -63,6 +74,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
     memory.keep_large_buffers()  # large pages: reuse heap memory, not mmap per message
     credentials = security.server_credentials(settings)
+    tls = security.tls_material(settings) if credentials else None
     token = (security.TokenCheck(settings.auth_token, security.exempt_prefixes(settings))
              if settings.auth_token else None)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -79,12 +91,14 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     observer = Observer(domain, settings, files.current)
     # Observe every call (refusals included), refuse strangers, then bad bytes, then overload; a
     # call that gets through holds the current build until it ends (interceptor.py).
-    interceptor = CallInterceptor(observer, token, Admission(settings.max_queries, settings.retry_after_seconds),
-                                  files)
+    admission = Admission(settings.max_queries, settings.retry_after_seconds, settings.admission_queue,
+                          settings.admission_wait_seconds)
+    interceptor = CallInterceptor(observer, token, admission, files)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
         options=[("grpc.so_reuseport", 0)], interceptors=[interceptor],
-        # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED).
+        # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED);
+        # queries wait, if at all, in the admission queue, which has a worker for each of them.
         maximum_concurrent_rpcs=settings.max_workers)
     add_to_server(TableServicer(domain, settings, files.current), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -97,14 +111,20 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as exc:
         raise DatabaseError(f"cannot listen on {address}: {exc}") from exc
+    flight_port = settings.resolved_flight_port(domain)
+    endpoint = None
+    if flight_port is not None:  # listening from here: it answers UNAVAILABLE until files.check()
+        endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls)
     try:
         observer.start_metrics()
     except OSError as exc:
+        if endpoint is not None:
+            endpoint.stop()
         raise DatabaseError(f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}") from exc
     files.check()
     server.start()
     files.watch()
-    return RunningServer(server, port, health_servicer, files, names, observer)
+    return RunningServer(server, port, health_servicer, files, names, observer, endpoint)
 
 
 def serve(domain: str, settings: Settings) -> int:
@@ -116,13 +136,17 @@ def serve(domain: str, settings: Settings) -> int:
         print(f"cytoatlas {domain}: {exc}", file=sys.stderr)
         return 2
     files = running.files
+    flight = f", flight on {settings.host}:{running.flight_port}" if running.flight is not None else ", no flight"
     if files.problem:
-        log.warning("%s service listening on %s:%d, NOT_SERVING: %s", domain, settings.host,
-                    running.port, files.problem)
+        log.warning("%s service listening on %s:%d, NOT_SERVING: %s%s", domain, settings.host,
+                    running.port, files.problem, flight)
     else:
         db = files.current()
-        log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)", domain, settings.host,
-                 running.port, db.path, db.manifest.build_id, len(db.tables))
+        log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)%s", domain, settings.host,
+                 running.port, db.path, db.manifest.build_id, len(db.tables), flight)
+    log.info("%s capacity: %d queries at once, %d more may wait %.1f s, %d gRPC workers, %d DuckDB threads",
+             domain, settings.max_queries, settings.admission_queue, settings.admission_wait_seconds,
+             settings.max_workers, settings.duckdb_threads)
     if running.observer.metrics_port is not None:
         log.info("%s metrics on http://%s:%d/metrics", domain, settings.host, running.observer.metrics_port)
     stop = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -32,9 +33,37 @@ def table_message(table: TableInfo) -> pb.Table:
                  for c in table.columns])
 
 
+def service_error(exc: Exception, domain: str, settings: Settings, table: str,
+                  expired: bool = False) -> ServiceError:
+    """Any exception of a call as the error model: ServiceError as is, DuckDB interrupts as
+    CANCELLED (or DEADLINE_EXCEEDED when `expired`: the client's deadline passed), over-memory as
+    RESOURCE_EXHAUSTED, a file gone bad as UNAVAILABLE, anything else as INTERNAL with a request id
+    (never UNKNOWN). gRPC (`handle_errors`) and Flight (flight.py) answer from it alike."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, duckdb.InterruptException):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+        return ServiceError(code, Reason.QUERY_INTERRUPTED, "the query was interrupted "
+                            f"({'deadline exceeded' if expired else 'cancelled by the client'})",
+                            metadata={"table": table})
+    if isinstance(exc, duckdb.OutOfMemoryException):  # over duckdb_memory_limit: refused, not a crash
+        return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
+                            f"the query needs more memory than this service allows; narrow it with "
+                            f"filters or a limit ({str(exc).splitlines()[0]})",
+                            metadata={"limit": "duckdb_memory_limit"}, retry_after=settings.retry_after_seconds)
+    if isinstance(exc, duckdb.IOException):  # the file went bad under us: say which, not INTERNAL
+        return ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
+                            f"the {domain} service cannot read its database file: {exc}",
+                            metadata={"service": domain})
+    request_id = uuid.uuid4().hex
+    log.error("internal error, request id %s", request_id, exc_info=exc)
+    return ServiceError(grpc.StatusCode.INTERNAL, Reason.INTERNAL_ERROR,
+                        f"internal server error; quote request id {request_id} when reporting it",
+                        metadata={"requestId": request_id})
+
+
 def handle_errors(method):
-    """Turn exceptions into the error model: ServiceError as is, DuckDB interrupts into
-    CANCELLED/DEADLINE_EXCEEDED, anything else into INTERNAL with a request id (never UNKNOWN)."""
+    """Turn exceptions into the error model (`service_error`) and abort the gRPC call with it."""
 
     def wrapper(self, request, context):
         try:
@@ -43,29 +72,10 @@ def handle_errors(method):
                 yield from result
             else:
                 yield result
-        except ServiceError as exc:
-            exc.abort(context)
-        except duckdb.InterruptException:
-            expired = context.time_remaining() is not None and context.time_remaining() <= 0
-            code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-            ServiceError(code, Reason.QUERY_INTERRUPTED, "the query was interrupted "
-                         f"({'deadline exceeded' if expired else 'cancelled by the client'})",
-                         metadata={"table": getattr(request, "table", "")}).abort(context)
-        except duckdb.OutOfMemoryException as exc:  # over duckdb_memory_limit: refused, not a crash
-            ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RESOURCE_EXHAUSTED,
-                         f"the query needs more memory than this service allows; narrow it with "
-                         f"filters or a limit ({str(exc).splitlines()[0]})", metadata={"limit": "duckdb_memory_limit"},
-                         retry_after=self.settings.retry_after_seconds).abort(context)
-        except duckdb.IOException as exc:  # the file went bad under us: say which, not INTERNAL
-            ServiceError(grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE,
-                         f"the {self.domain} service cannot read its database file: {exc}",
-                         metadata={"service": self.domain}).abort(context)
-        except Exception:
-            request_id = uuid.uuid4().hex
-            log.exception("internal error, request id %s", request_id)
-            ServiceError(grpc.StatusCode.INTERNAL, Reason.INTERNAL_ERROR,
-                         f"internal server error; quote request id {request_id} when reporting it",
-                         metadata={"requestId": request_id}).abort(context)
+        except Exception as exc:
+            expired = (isinstance(exc, duckdb.InterruptException) and context.time_remaining() is not None
+                       and context.time_remaining() <= 0)
+            service_error(exc, self.domain, self.settings, getattr(request, "table", ""), expired).abort(context)
 
     if method.__name__ == "Query":  # server-streaming: gRPC iterates the generator
         wrapper.__name__ = method.__name__
@@ -83,6 +93,84 @@ def handle_errors(method):
     return unary
 
 
+def find_table(db: Database, name: str, field: str, settings: Settings, domain: str) -> TableInfo:
+    """The served table `name` (from request field `field`), or the ServiceError saying why not."""
+    if not name:
+        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
+                           f"a table name is required in `{field}`", field=field)
+    if len(name.encode()) > settings.max_string_bytes:
+        raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
+                           f"`{field}` is longer than {settings.max_string_bytes} bytes; "
+                           "no table has a name that long", field=field)
+    table = db.tables.get(name)
+    if table is None:
+        raise table_not_found(name, db.tables, domain)
+    return table
+
+
+def compile_request(db: Database, request: pb.QueryRequest, settings: Settings, domain: str) -> compiler.CompiledQuery:
+    """Check `request` against the served file (table, columns, limits, page token) and compile it."""
+    table = find_table(db, request.table, "table", settings, domain)
+    offset = paging.decode(request.page_token, request, db.manifest.build_id,
+                           settings.token_secret) if request.page_token else 0
+    return compiler.compile_query(request, table, settings, offset)
+
+
+@contextlib.contextmanager
+def open_page(db: Database, request: pb.QueryRequest, settings: Settings, domain: str,
+              context) -> Iterator["QueryPage"]:
+    """Compile `request` and run it on a fresh cursor: the one path from a QueryRequest to Arrow
+    record batches, shared by TableService.Query and Flight's DoGet. The cursor is interrupted
+    when the client goes away or the query runs too long (limits.query_cursor) and closed on exit;
+    `context` is the gRPC context, or what Flight offers in its place (add_callback, time_remaining)."""
+    query = compile_request(db, request, settings, domain)
+    with limits.query_cursor(db, context, settings.query_timeout_seconds, request.table) as cursor:
+        reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(settings.batch_rows)
+        yield QueryPage(db, request, settings, query, reader)
+
+
+def output_schema(db: Database, request: pb.QueryRequest, settings: Settings, domain: str, context) -> pa.Schema:
+    """The Arrow schema `open_page` would stream for `request`, asked of DuckDB without reading a
+    row (the compiled statement under LIMIT 0)."""
+    query = compile_request(db, request, settings, domain)
+    with limits.query_cursor(db, context, settings.query_timeout_seconds, request.table) as cursor:
+        return cursor.sql(f"SELECT * FROM ({query.sql}) LIMIT 0", params=query.params).to_arrow_reader().schema
+
+
+class QueryPage:
+    """One page of a query being read: its Arrow schema, its record batches (at most page_size
+    rows in all), and after them whether more rows follow and the token that continues there."""
+
+    def __init__(self, db: Database, request: pb.QueryRequest, settings: Settings,
+                 query: compiler.CompiledQuery, reader: pa.RecordBatchReader):
+        self.query, self.schema = query, reader.schema
+        self._db, self._request, self._settings, self._reader = db, request, settings, reader
+        self._page = _Page(query.page_size)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._page.take(self._reader)
+        except OSError as exc:
+            # A query interrupted mid-stream (client gone, deadline, query timeout) surfaces from
+            # pyarrow's reader as an IOError status: make it the interrupt it is, so it is answered
+            # CANCELLED / DEADLINE_EXCEEDED (limits.query_cursor), not INTERNAL.
+            if str(exc).startswith("INTERRUPT Error"):
+                raise duckdb.InterruptException(str(exc)) from exc
+            raise
+
+    @property
+    def rows(self) -> int:
+        """Rows taken so far (all of the page's once `batches()` is exhausted)."""
+        return self._page.rows
+
+    def next_page_token(self) -> str:
+        """After `batches()`: the signed token of the next page, or "" when this page was the last."""
+        if not self._page.more:
+            return ""
+        return paging.encode(self.query.offset + self.query.page_size, self._request,
+                             self._db.manifest.build_id, self._settings.token_secret)
+
+
 class TableServicer(pb_grpc.TableServiceServicer):
     def __init__(self, domain: str, settings: Settings, database: Callable[[], Database]):
         self.domain = domain
@@ -90,17 +178,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
         self._database = database
 
     def table(self, db: Database, name: str, field: str) -> TableInfo:
-        if not name:
-            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
-                               f"a table name is required in `{field}`", field=field)
-        if len(name.encode()) > self.settings.max_string_bytes:
-            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_REQUEST,
-                               f"`{field}` is longer than {self.settings.max_string_bytes} bytes; "
-                               "no table has a name that long", field=field)
-        table = db.tables.get(name)
-        if table is None:
-            raise table_not_found(name, db.tables, self.domain)
-        return table
+        return find_table(db, name, field, self.settings, self.domain)
 
     @handle_errors
     def ListTables(self, request, context):
@@ -127,39 +205,31 @@ class TableServicer(pb_grpc.TableServiceServicer):
     @handle_errors
     def Query(self, request, context):
         started = time.perf_counter()
-        db = self._database()
-        table = self.table(db, request.table, "table")
-        offset = paging.decode(request.page_token, request, db.manifest.build_id,
-                               self.settings.token_secret) if request.page_token else 0
-        query = compiler.compile_query(request, table, self.settings, offset)
-        yield from self.run(db, query, context, request, started)
+        with open_page(self._database(), request, self.settings, self.domain, context) as page:
+            yield from self._messages(page, started)
 
-    def run(self, db: Database, query: compiler.CompiledQuery, context, request, started: float):
-        """Execute a compiled query on a fresh cursor and stream its page."""
-        with limits.query_cursor(db, context, self.settings.query_timeout_seconds, request.table) as cursor:
-            reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(self.settings.batch_rows)
-            page = _Page(query.page_size)
-            batches = page.take(reader)
-            rows = query.format == compiler.ROWS
-            messages = self._rows_messages(batches) if rows else self._arrow_payloads(reader.schema, batches)
-            last = None
-            sent = 0
-            for message in messages:  # held back one, so the last can carry the token and stats
-                if last is not None:
-                    yield last if rows else wire.arrow_response(last)
-                sent += message.ByteSize() if rows else wire.payload_size(message)
-                last = message
-            tail = pb.QueryResponse(stats=pb.QueryStats(
-                rows_returned=page.rows, bytes_returned=sent,
-                server_time_ms=(time.perf_counter() - started) * 1000))
-            if page.more:
-                tail.next_page_token = paging.encode(query.offset + query.page_size, request,
-                                                     db.manifest.build_id, self.settings.token_secret)
-            if rows:
-                last.MergeFrom(tail)
-                yield last
-            else:
-                yield wire.arrow_response(last, tail)
+    def _messages(self, page: "QueryPage", started: float):
+        """Stream one page as QueryResponses: Arrow IPC payloads or Struct rows; the last carries
+        the stats and, when more rows match, the next page's token."""
+        rows = page.query.format == compiler.ROWS
+        batches = page.batches()
+        messages = self._rows_messages(batches) if rows else self._arrow_payloads(page.schema, batches)
+        last = None
+        sent = 0
+        for message in messages:  # held back one, so the last can carry the token and stats
+            if last is not None:
+                yield last if rows else wire.arrow_response(last)
+            sent += message.ByteSize() if rows else wire.payload_size(message)
+            last = message
+        tail = pb.QueryResponse(stats=pb.QueryStats(
+            rows_returned=page.rows, bytes_returned=sent,
+            server_time_ms=(time.perf_counter() - started) * 1000))
+        tail.next_page_token = page.next_page_token()
+        if rows:
+            last.MergeFrom(tail)
+            yield last
+        else:
+            yield wire.arrow_response(last, tail)
 
     def _arrow_payloads(self, schema: pa.Schema, batches) -> Iterator[list]:
         """Each message's Arrow IPC payload as a list of parts (one encoded batch each, sent

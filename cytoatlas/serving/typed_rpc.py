@@ -57,17 +57,56 @@ def name_resolutions():
         _resolutions.reset(token)
 
 
-def resolution_metadata(notes: list[tuple[str, str, str, str]]) -> tuple[tuple[str, str], ...]:
+def resolution_metadata(notes: list[tuple]) -> tuple[tuple[str, str], ...]:
     """(RESOLVED_METADATA, "field=resolved; asked=given; rule=...") for each resolved name."""
     enc = lambda v: urllib.parse.quote(v, safe=" ()+,-./:@_'")  # noqa: E731 - ASCII, no ; or =
-    return tuple((RESOLVED_METADATA, f"{field}={enc(resolved)}; asked={enc(asked)}; rule={rule}")
-                 for field, asked, resolved, rule in dict.fromkeys(notes))
+    return tuple(dict.fromkeys((RESOLVED_METADATA, f"{field}={enc(resolved)}; asked={enc(asked)}; rule={rule}")
+                               for field, _, _, asked, resolved, rule in notes))
 
 
-def _note_resolution(field: str, asked: str, resolved: str, rule: str) -> None:
+def _note_resolution(field: str, column: str, kind: str | None, asked: str, resolved: str, rule: str) -> None:
     notes = _resolutions.get()
     if notes is not None:
-        notes.append((field, asked, resolved, rule))
+        notes.append((field, column, kind, asked, resolved, rule))
+
+
+def _signature_type_of(where) -> str | None:
+    kinds = {item[2] for item in where or () if isinstance(item, (tuple, list)) and len(item) == 3
+             and item[0] == "signature_type" and item[1] in ("=", "==")}
+    kinds |= {f.values[0].string_value for f in where or () if isinstance(f, pb.Filter)
+              and f.column == "signature_type" and f.op == pb.OP_EQ and len(f.values) == 1}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _as_resolved(where):
+    """`where` with each equality (or IN) filter on a column whose value this call resolved
+    (through `check`, under the same signature type) filtering by the resolved name: a handler that
+    checks a field and then filters by the value as given gets the name the check found."""
+    notes = _resolutions.get()
+    if not notes or not where:
+        return where
+    kind = _signature_type_of(where)
+    names: dict[tuple[str, str], set] = {}
+    for _, column, scope, asked, resolved, _ in notes:
+        if scope is None or scope == kind:
+            names.setdefault((column, asked), set()).add(resolved)
+    names = {k: next(iter(v)) for k, v in names.items() if len(v) == 1}
+    if not names:
+        return where
+    swap = lambda column, v: names.get((column, v), v) if isinstance(v, str) else v  # noqa: E731
+    out = []
+    for item in where:
+        if isinstance(item, pb.Filter):
+            if item.op in (pb.OP_EQ, pb.OP_IN) and any((item.column, v.string_value) in names for v in item.values):
+                item = pb.Filter(column=item.column, op=item.op, values=[
+                    pb.Value(string_value=swap(item.column, v.string_value)) if v.HasField("string_value") else v
+                    for v in item.values])
+        elif isinstance(item, (tuple, list)) and len(item) == 3 and str(item[1]).lower() in ("=", "==", "in"):
+            column, op, value = item
+            value = [swap(column, v) for v in value] if isinstance(value, (list, tuple, set)) else swap(column, value)
+            item = (column, op, value)
+        out.append(item)
+    return out
 
 
 def signature_type(request) -> str:
@@ -177,6 +216,7 @@ class TypedQueries:
         """Sorted distinct non-null values of `column` (a GROUP BY through the compiler), cached
         per built file: the file never changes while it is served."""
         db = self._database()
+        where = _as_resolved(where)
         key = (db.path, db.manifest.build_id, table, column, repr(where))
         with self._lock:
             cached = self._distinct.get(key)
@@ -200,11 +240,12 @@ class TypedQueries:
         """Like `check`, but the value need only occur in one of `tables`; the error names the
         choices of all of them."""
         column = column or field
+        where = _as_resolved(list(where))
         per_table = [self._vocabulary(table, column, where) for table in tables]
         if any(value in vocabulary.members for vocabulary in per_table):
             return value
         if field in NAME_FIELDS and isinstance(value, str):
-            resolved = self._resolve_name(field, value, per_table, where)
+            resolved = self._resolve_name(field, column, value, per_table, where)
             if resolved is not None:
                 return resolved
         choices = sorted(set().union(*(v.members for v in per_table)), key=str)
@@ -227,13 +268,15 @@ class TypedQueries:
         raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
                            metadata=metadata, resource=(field, str(value)))
 
-    def _resolve_name(self, field: str, value: str, per_table: list["_Vocabulary"], where) -> str | None:
+    def _resolve_name(self, field: str, column: str, value: str, per_table: list["_Vocabulary"],
+                      where) -> str | None:
         """The one value of the data `value` names by another spelling: case-insensitively, then
         through the alias table (restricted to the signature type `where` names, if any)."""
         key = value.strip().lower()
+        kind = _signature_type_of(where)
         folded = sorted({m for vocabulary in per_table for m in vocabulary.folded.get(key, ())})
         if len(folded) == 1:
-            _note_resolution(field, value, folded[0], "case")
+            _note_resolution(field, column, kind, value, folded[0], "case")
             return folded[0]
         if folded or field not in ALIASED_FIELDS:  # two spellings differ only in case: ambiguous
             return None
@@ -242,7 +285,7 @@ class TypedQueries:
         names = {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}
         found = sorted(n for n in names if n and any(n in v.members for v in per_table))
         if len(found) == 1:
-            _note_resolution(field, value, found[0], "alias")
+            _note_resolution(field, column, kind, value, found[0], "alias")
             return found[0]
         return None
 
@@ -319,7 +362,7 @@ class TypedQueries:
             columns = list(group_by) if columns is None else columns
         elif columns is None:
             columns = [f for f in message.DESCRIPTOR.fields_by_name if self.table(db, table).column(f)]
-        query = pb.QueryRequest(table=table, columns=columns, filters=to_filters(list(where)),
+        query = pb.QueryRequest(table=table, columns=columns, filters=to_filters(_as_resolved(list(where))),
                                 order_by=to_order_by(order_by), group_by=list(group_by),
                                 aggregates=to_aggregates(aggregates), limit=size, format=format)
         offset = self._offset(db, getattr(request, "page_token", ""), query)
@@ -340,7 +383,7 @@ class TypedQueries:
     def matrix(self, context, table: str, where, pivot: compiler.Pivot, matrix: type, row: type):
         """`table` pivoted in DuckDB into a `matrix` message of `row`s (NaN for an empty cell)."""
         db = self._database()
-        query = pb.QueryRequest(table=table, filters=to_filters(list(where)))
+        query = pb.QueryRequest(table=table, filters=to_filters(_as_resolved(list(where))))
         sql, params = compiler.compile_pivot(query, pivot, self.table(db, table), self.settings)
         result = self._run(db, compiler.CompiledQuery(sql, params, 0, 0, compiler.ARROW), context)
         columns = result.column("columns")[0].as_py() if result.num_rows else []
@@ -362,6 +405,10 @@ class TypedQueries:
             raise invalid(Reason.INVALID_REQUEST, f"page_size must be 0 (the default) or positive, "
                           f"got {request.page_size}", "page_size")
         left.limit, left.format = request.page_size, pb.RESULT_FORMAT_ROWS
+        for side in (left, right):
+            resolved = _as_resolved(list(side.filters))
+            del side.filters[:]
+            side.filters.extend(resolved)
         # The token binds to both sides: fingerprint a request carrying both sides' filters.
         shape = pb.QueryRequest(table=f"{left.table}+{right.table}", columns=[*left.columns, *right.columns],
                                 filters=[*left.filters, *right.filters], limit=left.limit)

@@ -11,7 +11,7 @@ from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
-from services.atlas import cross_atlas, gene
+from services.atlas import cima, cross_atlas, gene, inflammation, scatlas
 
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
@@ -23,6 +23,7 @@ TARGET_PROFILE = TargetProfile(pb.GetTargetProfileResponse, (
     ProfilePart("top_cell_types", "activity", pb.Activity, "mean"),
     ProfilePart("top_organs", "scatlas_organs", pb.OrganActivity, "mean_activity")))
 SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT = 1_000, 50_000  # the real API's limit and cap
+ALL_DISEASES = "all"
 
 
 class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
@@ -50,7 +51,9 @@ class AtlasServicer(TypedServicer, pb_grpc.AtlasServiceServicer):
     @handle_errors
     def ListDiseaseDifferential(self, request, context):
         table = "inflammation_differential"
-        where = self.q.filters(table, request, ("signature_type", "disease", "signature"))
+        # "all" is the real API's word for every disease (its /differential?disease=all).
+        where = self.q.filters(table, request, ("signature_type", "disease", "signature"),
+                               disease="" if request.disease == ALL_DISEASES else request.disease)
         if request.HasField("max_qvalue"):
             where.append(("qvalue", "<=", request.max_qvalue))
         rows, token = self.q.page(context, request, table, pb.DiseaseDifferential, where)
@@ -94,4 +97,5 @@ def single_cell_page_size(limit: int) -> int:
 
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
-SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cross_atlas.SERVICE, gene.SERVICE)
+SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cima.SERVICE, inflammation.SERVICE,
+            scatlas.SERVICE, cross_atlas.SERVICE, gene.SERVICE)

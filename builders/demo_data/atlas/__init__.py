@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from builders.demo_data._io import Writer
 from builders.demo_data._scale import Scale
-from builders.demo_data.atlas import cima, cross_atlas, gene, inflammation, pan_atlas, scatlas
+from builders.demo_data.atlas import age_bmi, cima, cross_atlas, gene, inflammation, pan_atlas, scatlas
 from builders.demo_data.atlas.common import AtlasDemo
 from cytoatlas.domains.atlas import DOMAIN
 
@@ -23,7 +23,7 @@ DERIVED_MODULES = (cross_atlas, gene)
 
 def generate(writer: Writer, scale: Scale, seed: int) -> None:
     demo = AtlasDemo.build(scale, seed)
-    for module in (pan_atlas, *ATLAS_MODULES.values(), *DERIVED_MODULES):
+    for module in (pan_atlas, *ATLAS_MODULES.values(), age_bmi, *DERIVED_MODULES):
         module.generate(writer, demo)
     summaries = {key: module.summary(demo) for key, module in ATLAS_MODULES.items()}
     rows = sum(len(v) if isinstance(v, list) else 1 for figures in summaries.values() for v in figures.values())

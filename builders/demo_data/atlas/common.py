@@ -109,6 +109,11 @@ def correlations(r: np.random.Generator, S: int, positive: np.ndarray | None = N
 
 def celltype_summary(writer: Writer, table: str, atlas: str, seed: int, sigs: Signatures, profiles,
                       cell_types: list[str]) -> None:
+    writer.json(DOMAIN.table(table), celltype_columns(table, atlas, seed, sigs, profiles, cell_types))
+
+
+def celltype_columns(table: str, atlas: str, seed: int, sigs: Signatures, profiles, cell_types: list[str]) -> dict:
+    """The columns of an atlas's cell-type summary (one row per cell type x signature)."""
     S = len(sigs)
     r = rng(seed, table)
     share = r.dirichlet(np.full(len(cell_types), 2.0))
@@ -116,11 +121,11 @@ def celltype_summary(writer: Writer, table: str, atlas: str, seed: int, sigs: Si
     n_samples = np.minimum(ATLAS_SAMPLES[atlas], r.integers(ATLAS_SAMPLES[atlas] // 3, ATLAS_SAMPLES[atlas] + 1,
                                                              len(cell_types)))
     mean = np.stack([profiles.cell_type(ct) for ct in cell_types]) + r.normal(0.0, 0.1, (len(cell_types), S))
-    writer.json(DOMAIN.table(table), {
+    return {
         "cell_type": cat(np.repeat(np.arange(len(cell_types)), S), cell_types),
         **sig_columns(sigs, np.tile(np.arange(S), len(cell_types))),
         "mean_activity": r4(np.clip(mean, -6, 6)).ravel(),
         "n_samples": np.repeat(n_samples, S), "n_cells": np.repeat(n_cells, S),
-    })
+    }
 
 

@@ -21,7 +21,7 @@ whatever the atlas modules generate):
   categories exactly as GAC assigns them, sorted by (-pairs with data, -mean correlation).
 - meta-analysis (P07): age/BMI effects = CIMA rho of cima_correlations (se = 1/sqrt(n - 3)) and a
   drawn Inflammation rho (n 700-817); sex = the CIMA CytoSig median difference of cima_differential
-  (sex, cell type All; se from n 210 vs 211); fixed-effect pooling and I² as P07 computes them.
+  (sex, cell type All; se from its n_g1, n_g2); fixed-effect pooling and I² as P07 computes them.
 - cell-type mapping (GCM): every name of the real cell-type lists, with the demo cell counts (0 for a
   type this scale leaves out, as GCM writes a mapped type an atlas lacks).
 - pathways (P07): P07's constant KEGG/Reactome/Hallmark gene sets against the CytoSig names,
@@ -44,12 +44,11 @@ import numpy as np
 import pyarrow as pa
 
 from builders.demo_data import names
-from builders.demo_data._io import Writer
+from builders.demo_data._io import Records, Writer
 from builders.demo_data._stats import bh, p_correlation, rng, spearman
 from builders.demo_data.atlas.common import ATLAS_CELLS, ATLAS_SAMPLES, AtlasDemo, correlations
 from builders.ingest import SourceFile, TableSource
 from cytoatlas.domains.atlas import DOMAIN
-from cytoatlas.domains.atlas.cross_atlas import SOURCE
 
 ATLASES = ("CIMA", "Inflammation", "scAtlas")
 KEYS = {"CIMA": "cima", "Inflammation": "inflammation", "scAtlas": "scatlas"}
@@ -175,7 +174,7 @@ def _scatlas_immune_names() -> list[str]:
 def harmonisation(demo: AtlasDemo) -> list[tuple[str, str, str, str | None, bool]]:
     """(atlas, cell type, coarse, fine, in the demo at this scale) for every mappable name."""
     full = {"CIMA": names.CIMA_CELL_TYPES, "Inflammation": names.INFLAMMATION_CELL_TYPES,
-            "scAtlas": _scatlas_immune_names()}
+            "scAtlas": sorted(set(_scatlas_immune_names()) | set(demo.cell_types["scAtlas_Normal"]))}
     present = {"CIMA": set(demo.cell_types["CIMA"]), "Inflammation": set(demo.cell_types["Inflammation"]),
                "scAtlas": set(demo.cell_types["scAtlas_Normal"])}
     return [(atlas, ct, coarse_type(ct), fine_type(ct), ct in present[atlas])
@@ -223,8 +222,7 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
             "correlation": _signature_correlations(con, demo),
             "pathways": _pathways(),
         }
-        rows = con.execute("SELECT count(*) FROM points").fetchone()[0]
-        writer.json_tree(SOURCE, document, rows)
+        writer.json_tree(DOMAIN.table("cross_atlas"), document)
     finally:
         con.close()
 
@@ -300,7 +298,7 @@ def _atlas_comparison(con, demo: AtlasDemo) -> tuple[dict, dict]:
                 [(rho, n)] = _spearman_of(con, where, params) or [(None, 0)]
                 rho = None if n < 3 or rho is None or math.isnan(rho) else float(rho)
                 n_types = len(set(data.column("cell_type").to_pylist()))
-                block = {"data": data, "n": data.num_rows, "n_celltypes": n_types,
+                block = {"data": Records(data), "n": data.num_rows, "n_celltypes": n_types,
                          "n_signatures": n_sigs if data.num_rows else 0}
                 if view == "pseudobulk":
                     block.update(correlation=rho, pvalue=_p(rho, n))
@@ -326,7 +324,7 @@ def _integrated(con) -> dict:
         rows = rows.set_column(1, "cell_type", renamed)
         [(rho, n)] = _spearman_of(con, "view = 'pseudobulk' AND level = 'coarse' AND atlas1 = ? AND atlas2 = ? "
                                        "AND signature_type = 'CytoSig'", [a1, a2]) or [(None, 0)]
-        out[pair] = {"data": rows, "correlation": None if rho is None else float(rho), "pvalue": _p(rho, n),
+        out[pair] = {"data": Records(rows), "correlation": None if rho is None else float(rho), "pvalue": _p(rho, n),
                      "n": rows.num_rows}
     return out
 
@@ -467,13 +465,12 @@ def _meta_analysis(con, demo: AtlasDemo) -> dict:
     out = {}
     for analysis in ("age", "bmi", "sex"):
         if analysis == "sex":
-            rows = con.execute("SELECT signature, signature_type, activity_diff, pvalue FROM cima_differential "
-                               "WHERE comparison = 'sex' AND cell_type = 'All' AND signature_type = 'CytoSig' "
-                               "ORDER BY signature").fetchall()
-            n1, n2 = 210, 211
+            rows = con.execute("SELECT signature, signature_type, median_g1 - median_g2, pvalue, n_g1, n_g2 "
+                               "FROM cima_differential WHERE comparison = 'sex' AND cell_type = 'All' "
+                               "AND signature_type = 'CytoSig' ORDER BY signature").fetchall()
+            n1, n2 = np.array([r[4] for r in rows], dtype=np.float64), np.array([r[5] for r in rows], dtype=np.float64)
             parts = [("CIMA", [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows]),
-                      np.full(len(rows), math.sqrt(1 / n1 + 1 / n2) * 1.5), np.array([r[3] for r in rows]),
-                      np.full(len(rows), n1 + n2))]
+                      np.sqrt(1 / n1 + 1 / n2) * 1.5, np.array([r[3] for r in rows]), (n1 + n2).astype(np.int64))]
         else:
             rows = con.execute("SELECT signature, signature_type, rho, pvalue, n FROM cima_correlations "
                                "WHERE category = ? AND signature_type IN ('CytoSig', 'SecAct') "
@@ -503,7 +500,7 @@ def _meta_analysis(con, demo: AtlasDemo) -> dict:
                      "ci_high": pooled + 1.96 * pooled_se, "n_atlases": np.full(len(sigs), k)}
             records.append(pa.table({key: (pa.array([v] * len(sigs)) if isinstance(v, str) else pa.array(v))
                                      for key, v in table.items()}))
-        out[analysis] = pa.concat_tables(records)
+        out[analysis] = Records(*records)
     return out
 
 

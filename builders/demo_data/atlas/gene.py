@@ -32,7 +32,6 @@ from builders.demo_data.atlas.common import ATLAS_CELLS, AtlasDemo
 from builders.demo_data.atlas.cross_atlas import written_tables
 from builders.demo_data.signature_names import SECOND_GENES, write_mapping
 from cytoatlas.domains.atlas import DOMAIN
-from cytoatlas.domains.atlas.gene import GENE_INFO_SOURCE
 
 T = DOMAIN.table
 KEY_GENES = (
@@ -154,8 +153,7 @@ def _gene_list(writer: Writer, demo: AtlasDemo) -> None:
     total = scaled(36_326, demo.scale.s, 1_500)
     filler = [f"LOC{100_000 + i}" for i in range(max(0, total - len(genes)))]
     listed = sorted(genes | set(filler))
-    spec = T("gene_list")
-    writer.json_tree(spec.source, listed, len(listed))
+    writer.nested_json(T("gene_list"), listed, len(listed), indent=None)
 
 
 def _gene_info(writer: Writer, demo: AtlasDemo) -> None:
@@ -179,4 +177,4 @@ def _gene_info(writer: Writer, demo: AtlasDemo) -> None:
                 "metadata": {"cytosig_count": len(cytosig), "secact_count": len(secact), "last_updated": "2026-02-02",
                              "notes": f"Complete coverage of all CytoSig ({len(cytosig)}) and SecAct ({len(secact)}) "
                                       "signatures"}}
-    writer.json_tree(GENE_INFO_SOURCE, document, len(cytosig) + len(secact))
+    writer.nested_json(T("gene_info"), document, len(cytosig) + len(secact))

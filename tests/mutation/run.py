@@ -1,0 +1,111 @@
+"""The mutation run over the query path: each plausible one-line bug of tests/mutation/mutations.py
+is applied, alone, to a copy of the tree, and the suite's query-path tests are run against it —
+services started by those tests run the mutated code too (PYTHONPATH puts the copy first). A
+mutant is killed when a test fails; the kill rate and every survivor are printed.
+
+`python -m tests.mutation.run [--only SUBSTRING] [--jobs N]` (`make test-reliability` runs it
+through tests/test_mutation.py). The demo data are generated and built once, in the copy's
+session fixtures' place (CYTOATLAS_TEST_DATA), since no mutant touches the builders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Fast unit tests first, so most mutants die in seconds; then the services.
+TESTS = ["tests/test_compiler.py", "tests/test_wire.py", "tests/test_requests.py", "tests/test_differential.py",
+         "tests/test_typed_rpcs.py", "tests/test_integration.py", "tests/test_bad_input.py"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mutation: object
+    killed: bool
+    seconds: float
+    detail: str
+
+
+def copy_tree(target: Path) -> None:
+    """The tracked files and the generated code, without .venv, .git or caches."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    files += [str(p.relative_to(ROOT)) for package in ("table", "atlas", "perturbation", "spatial")
+              for p in (ROOT / "cytoatlas" / package).rglob("*.py")]
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def prepare_data(work: Path) -> Path:
+    """Demo sources and the three built files, made once for every mutant."""
+    data = work / "data"
+    subprocess.run([sys.executable, "-c", (
+        "import pathlib, sys; from builders import demo_data, engine; "
+        "root = pathlib.Path(sys.argv[1]); "
+        "demo_data.generate(root / 'source', scale=demo_data.MIN_SCALE, seed=0); "
+        "engine.build_all(root / 'source', root / 'built')"), str(data)], cwd=ROOT, check=True,
+        capture_output=True)
+    return data
+
+
+def run_one(mutation, data: Path, tests: list[str], timeout: float) -> Outcome:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
+        tree = Path(tmp)
+        copy_tree(tree)
+        mutation.apply(tree)
+        env = {**os.environ, "PYTHONPATH": str(tree), "CYTOATLAS_TEST_DATA": str(data),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        existing = [t for t in tests if (tree / t).exists()]
+        try:
+            result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                     "-o", "addopts=", "-m", "not reliability", *existing],
+                                    cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Outcome(mutation, True, time.monotonic() - started, "timed out (counted as killed)")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    failed = next((line for line in lines if line.startswith("FAILED") or line.startswith("ERROR")), "")
+    return Outcome(mutation, result.returncode != 0, time.monotonic() - started,
+                   failed or (lines[-1] if lines else result.stderr.strip()[-200:]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.mutation.mutations import MUTATIONS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="run only mutations whose id contains this")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant")
+    args = parser.parse_args(argv)
+    mutations = [m for m in MUTATIONS if args.only in m.id]
+    for mutation in mutations:  # every mutation must still apply to the code as it is
+        mutation.check(ROOT)
+    with tempfile.TemporaryDirectory(prefix="mutation-run-") as work:
+        data = prepare_data(Path(work))
+        print(f"mutation run: {len(mutations)} mutants of the query path, {args.jobs} at a time", flush=True)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            outcomes = list(pool.map(lambda m: run_one(m, data, TESTS, args.timeout), mutations))
+    for o in outcomes:
+        print(f"{'killed ' if o.killed else 'SURVIVED'} {o.seconds:5.1f} s  {o.mutation.id}: {o.mutation.description}"
+              + ("" if o.killed else f"\n         {o.detail}"), flush=True)
+    killed = sum(o.killed for o in outcomes)
+    survivors = [o.mutation.id for o in outcomes if not o.killed]
+    print(f"MUTATION kill rate {killed}/{len(outcomes)} = {killed / max(1, len(outcomes)):.0%}; "
+          f"survivors: {', '.join(survivors) or 'none'}")
+    return 0 if killed >= 0.9 * len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -582,6 +582,10 @@ def test_gene_tables_are_consistent(local):
     assert check("SELECT count(*) FROM (SELECT DISTINCT cell_type, n_cells FROM gene_expression WHERE atlas = 'CIMA') e "
                  "WHERE NOT EXISTS (SELECT 1 FROM cima_celltype c WHERE c.cell_type = e.cell_type "
                  "AND c.n_cells = e.n_cells)") == 0
+    # scAtlas cells of a type over the organs: the same in the expression rows and the cell-type mapping.
+    assert check("SELECT count(*) FROM (SELECT base_cell_type, sum(n_cells) AS n FROM gene_expression "
+                 "WHERE gene = 'IFNG' AND atlas = 'scAtlas_Normal' GROUP BY 1) e JOIN cross_atlas_celltype_mapping m "
+                 "ON m.level = 'coarse' AND m.atlas = 'scAtlas' AND m.cell_type = e.base_cell_type WHERE m.n_cells <> e.n") == 0
     # gene_info names every CytoSig signature, its gene as the alias table has it.
     assert check("SELECT count(*) FROM (SELECT DISTINCT signature FROM cima_celltype WHERE signature_type = 'CytoSig') s "
                  "WHERE signature NOT IN (SELECT signature FROM gene_info WHERE signature_type = 'CytoSig')") == 0

@@ -23,7 +23,8 @@ whatever the atlas modules generate):
   drawn Inflammation rho (n 700-817); sex = the CIMA CytoSig median difference of cima_differential
   (sex, cell type All; se from its n_g1, n_g2); fixed-effect pooling and I² as P07 computes them.
 - cell-type mapping (GCM): every name of the real cell-type lists, with the demo cell counts (0 for a
-  type this scale leaves out, as GCM writes a mapped type an atlas lacks).
+  type this scale leaves out, as GCM writes a mapped type an atlas lacks); scAtlas cells per organ x
+  cell type are drawn here (scatlas_cells), as scatlas_celltypes counts pseudobulk columns.
 - pathways (P07): P07's constant KEGG/Reactome/Hallmark gene sets against the CytoSig names,
   one-sided Fisher test on a background of 1,000, BH per database.
 - signature correlations (GSC): Spearman between signatures over the CIMA and Inflammation cell-type
@@ -45,7 +46,7 @@ import pyarrow as pa
 
 from builders.demo_data import names
 from builders.demo_data._io import Records, Writer
-from builders.demo_data._stats import bh, p_correlation, rng, spearman
+from builders.demo_data._stats import bh, lognormal_counts, p_correlation, rng, spearman
 from builders.demo_data.atlas.common import ATLAS_CELLS, ATLAS_SAMPLES, AtlasDemo, correlations
 from builders.ingest import SourceFile, TableSource
 from cytoatlas.domains.atlas import DOMAIN
@@ -196,6 +197,15 @@ def written_tables(writer: Writer, tables: tuple[str, ...]) -> duckdb.DuckDBPyCo
     return con
 
 
+def scatlas_cells(con: duckdb.DuckDBPyConnection, seed: int) -> dict[tuple[str, str], int]:
+    """Cells of each scAtlas organ x cell type (scatlas_celltypes counts pseudobulk columns, not cells):
+    the atlas's cells shared out LogNormally; the cell-type mapping and the expression rows use them."""
+    pairs = con.execute("SELECT DISTINCT organ, cell_type FROM scatlas_celltypes ORDER BY ALL").fetchall()
+    r = rng(seed, "scatlas_cell_counts")
+    counts = lognormal_counts(r, ATLAS_CELLS["scAtlas_Normal"] / max(1, len(pairs)), 1.0, len(pairs)) + 20
+    return dict(zip(pairs, counts.tolist()))
+
+
 # --- the file ---------------------------------------------------------------------------------------
 
 def generate(writer: Writer, demo: AtlasDemo) -> None:
@@ -216,7 +226,7 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
             "comparison": _integrated(con),
             "atlas_comparison": comparison,
             "signature_reliability": reliability,
-            "celltype_mapping": _celltype_mapping(con, mapping),
+            "celltype_mapping": _celltype_mapping(con, mapping, scatlas_cells(con, demo.seed)),
             "shared_cell_types": _shared_lineages(con),
             "meta_analysis": _meta_analysis(con, demo),
             "correlation": _signature_correlations(con, demo),
@@ -430,15 +440,14 @@ def _summary(demo: AtlasDemo) -> dict:
     }
 
 
-def _celltype_mapping(con, mapping) -> dict:
+def _celltype_mapping(con, mapping, organ_cells: dict[tuple[str, str], int]) -> dict:
     """GCM's coarse and fine lists: every mapped name, its cells (0 when absent), by -cells."""
     cells = {("CIMA", ct): n for ct, n in con.execute(
         "SELECT cell_type, any_value(n_cells) FROM cima_celltype GROUP BY ALL").fetchall()}
     cells |= {("Inflammation", ct): n for ct, n in con.execute(
         "SELECT cell_type, any_value(n_cells) FROM inflammation_celltype GROUP BY ALL").fetchall()}
-    cells |= {("scAtlas", ct): n for ct, n in con.execute(
-        "SELECT cell_type, sum(n) FROM (SELECT organ, cell_type, any_value(n_cells) AS n FROM scatlas_celltypes "
-        "GROUP BY ALL) GROUP BY ALL").fetchall()}
+    for (_, ct), n in organ_cells.items():  # summed over the organs
+        cells[("scAtlas", ct)] = cells.get(("scAtlas", ct), 0) + n
 
     def entry(label_key: str, label: str, index: int) -> dict:
         out = {label_key: label}

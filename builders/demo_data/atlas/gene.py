@@ -11,8 +11,8 @@ scripts round them; the boxplot row of the same draws (over expressing cells, po
 when >= 3 cells express, so mean_all = mean_expression and the pct_expressed agree exactly.
 Cardinality: 75 genes x (CIMA types + Inflammation Level1 types + scAtlas organ x cell types), about
 24K rows at scale 1 (the E7E-only real file; the all-gene 07d file would be far larger).
-n_cells: the cell-type tables' n_cells (scAtlas: per organ); Inflammation Level1 types get a share of
-the atlas's cells. gene_list: the expressed genes, the CytoSig genes, the demo SecAct names, a few
+n_cells: CIMA's from cima_celltype; scAtlas's per organ x cell type as the cross-atlas demo draws them
+(cross_atlas.scatlas_cells); Inflammation Level1 types get a share of the atlas's cells. gene_list: the expressed genes, the CytoSig genes, the demo SecAct names, a few
 `C<n>orf<m>` symbols and LOC filler up to 36,326 x scale (floor 1,500; CIMA alone has 36,326 genes).
 gene_info: every CytoSig name and 94% of the demo SecAct names (real: 1,170 of up to 1,249), ids null
 for ~94% of SecAct as in the real file.
@@ -29,7 +29,7 @@ from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import scaled
 from builders.demo_data._stats import r4, rng
 from builders.demo_data.atlas.common import ATLAS_CELLS, AtlasDemo
-from builders.demo_data.atlas.cross_atlas import written_tables
+from builders.demo_data.atlas.cross_atlas import scatlas_cells, written_tables
 from builders.demo_data.signature_names import SECOND_GENES, write_mapping
 from cytoatlas.domains.atlas import DOMAIN
 
@@ -68,8 +68,7 @@ def generate(writer: Writer, demo: AtlasDemo) -> None:
     con = written_tables(writer, ("cima_celltype", "scatlas_celltypes"))
     try:
         cima = dict(con.execute("SELECT cell_type, any_value(n_cells) FROM cima_celltype GROUP BY ALL").fetchall())
-        organ = {(o, ct): n for o, ct, n in con.execute(
-            "SELECT organ, cell_type, any_value(n_cells) FROM scatlas_celltypes GROUP BY ALL ORDER BY ALL").fetchall()}
+        organ = scatlas_cells(con, demo.seed)
     finally:
         con.close()
     r = rng(demo.seed, "gene_expression", "inflammation_level1")

@@ -461,6 +461,7 @@ def test_diff_of_a_rebuild_shows_row_and_source_changes(built, source_dir, tmp_p
     source = tmp_path / "source"
     shutil.copytree(source_dir / "results" / "tahoe", source / "results" / "tahoe")
     shutil.copytree(source_dir / "results" / "parse10m", source / "results" / "parse10m")
+    shutil.copytree(source_dir / "cytoatlas-api", source / "cytoatlas-api")  # the signature-name aliases
     csv = source / "results" / "tahoe" / "tahoe_drug_vs_control.csv"
     lines = csv.read_text().splitlines(keepends=True)
     csv.write_text("".join(lines[:-10]))

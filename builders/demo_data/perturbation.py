@@ -15,6 +15,7 @@ from cytoatlas.domains import perturbation as spec
 from builders.demo_data import names
 from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Scale, Signatures
+from builders.demo_data.signature_names import write_mapping
 from builders.demo_data._stats import (
     PARSE_MIN_P, bh, lognormal_counts, mwu_asymptotic, mwu_exact_two_sided, mwu_u, r4, rng, sig6,
 )
@@ -27,6 +28,7 @@ def generate(writer: Writer, scale: Scale, seed: int) -> None:
     sigs = Signatures.build(scale)
     _parse10m(writer, scale, seed, sigs)
     _tahoe(writer, scale, seed, sigs)
+    write_mapping(writer, T("perturbation_signature_aliases"))
 
 
 # --- parse_10M -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from cytoatlas.domains import spatial as spec
 from builders.demo_data import names
 from builders.demo_data._io import Writer, cat
 from builders.demo_data._scale import Scale, Signatures
+from builders.demo_data.signature_names import write_mapping
 from builders.demo_data._stats import (
     group_stats, lognormal_counts, p_correlation, r4, rng, sig6, spearman,
 )
@@ -51,6 +52,7 @@ def generate(writer: Writer, scale: Scale, seed: int) -> None:
     cell_types = _neighborhood(writer, seed, sigs, datasets, coverage, effects)
     _gene_coverage(writer, seed, sigs, datasets, coverage)
     _coordinates(writer, seed, scale, sigs, datasets, coverage, effects, cell_types)
+    write_mapping(writer, T("spatial_signature_aliases"))
 
 
 def _datasets(scale: Scale, seed: int) -> list[dict]:

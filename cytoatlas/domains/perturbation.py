@@ -1,5 +1,6 @@
 """Perturbation domain: parse_10M cytokine stimulation and Tahoe-100M drug response (DOMAIN.md §2)."""
 
+from cytoatlas.domains.signature_aliases import alias_table
 from cytoatlas.domains.spec import (
     DomainSpec, TableSpec, count, integer, key_text, pvalue, qvalue, real, signature,
     signature_type, text, Column, NON_NEGATIVE, PROBABILITY,
@@ -221,5 +222,6 @@ DOMAIN = DomainSpec(
             ),
             key=("cell_line",),
         ),
+        alias_table("perturbation"),  # signature-name aliases, as in every domain's file
     ),
 )

@@ -1,5 +1,6 @@
 """Spatial domain: SpatialCorpus-110M tissue, neighborhood and technology tables (DOMAIN.md §3)."""
 
+from cytoatlas.domains.signature_aliases import alias_table
 from cytoatlas.domains.spec import (
     Column, DomainSpec, NON_NEGATIVE, PROBABILITY, TableSpec, count, integer, key_text, pvalue,
     real, signature, signature_type, text,
@@ -143,5 +144,6 @@ DOMAIN = DomainSpec(
             ),
             key=("dataset_id", "signature_type", "signature", "cell_id"),
         ),
+        alias_table("spatial"),  # signature-name aliases, as in every domain's file
     ),
 )

@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database
 from cytoatlas.serving.errors import ServiceError
+from cytoatlas.table.v1.table_service_pb2 import QueryStats
 
 REQUEST_ID_HEADER = "x-request-id"
 # Seconds; from a cached catalog answer (~1 ms) to a large Arrow page (tens of seconds).
@@ -94,7 +95,7 @@ class Call:
 
     def sent(self, response) -> None:
         stats = getattr(response, "stats", None)  # Query's last message carries the page's figures
-        if stats is not None and response.HasField("stats"):
+        if isinstance(stats, QueryStats) and response.HasField("stats"):  # (a typed RPC's `stats` is its own)
             self.rows += stats.rows_returned
             self.bytes += stats.bytes_returned
 

@@ -17,6 +17,7 @@ from cytoatlas.serving import compiler, encoding, limits, paging
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, TableInfo
 from cytoatlas.serving.errors import Reason, ServiceError, table_not_found
+from cytoatlas.serving.typed_rpc import name_resolutions, resolution_metadata
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
@@ -81,7 +82,12 @@ def handle_errors(method):
         return wrapper
 
     def unary(self, request, context):
-        return next(wrapper(self, request, context))
+        # A typed RPC answers which spelling of a name it used (typed_rpc.NAME_FIELDS) in its trailers.
+        with name_resolutions() as resolved:
+            response = next(wrapper(self, request, context))
+            if resolved:
+                context.set_trailing_metadata(resolution_metadata(resolved))
+            return response
 
     unary.__name__ = method.__name__
     return unary

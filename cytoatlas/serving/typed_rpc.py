@@ -9,14 +9,18 @@ aggregated in Python; rows are only copied into messages.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import decimal
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import grpc
 import pyarrow as pa
 
+from cytoatlas.domains.signature_aliases import ALIAS_TABLES
 from cytoatlas.requests import to_aggregates, to_filters, to_order_by
 from cytoatlas.serving import compiler, limits, paging
 from cytoatlas.serving.config import Settings
@@ -30,7 +34,79 @@ DEFAULT_TOP_N, MAX_TOP_N = 10, 100
 _SHOWN_CHOICES = 30  # list every valid choice in an error message up to this many
 # Fields whose valid values form a small closed vocabulary: a wrong one is a malformed request
 # (INVALID_ARGUMENT); any other unknown name is a lookup that found nothing (NOT_FOUND).
-CLOSED_VOCABULARIES = frozenset({"signature_type", "atlas", "category"})
+CLOSED_VOCABULARIES = frozenset({"signature_type", "atlas", "category", "view", "analysis", "database"})
+# Fields that name what a scientist types (a signature, a cytokine, a gene). A value not in the data
+# as given is resolved: case-insensitively (ifng -> IFNG), then, for signatures and genes, through
+# the file's alias table (TNF -> CytoSig TNFA, INHBA -> Activin A, TNFA -> SecAct TNF). Only a name
+# that resolves to exactly one value is taken; the answer says which (RESOLVED_METADATA).
+NAME_FIELDS = frozenset({"signature", "cytokine", "gene"})
+ALIASED_FIELDS = frozenset({"signature", "gene"})
+# Trailing metadata of an answer whose request named something by another spelling, one entry per
+# resolved field: "signature=TNFA; asked=TNF; rule=alias" (values percent-encoded; rule: case, alias).
+RESOLVED_METADATA = "x-cytoatlas-resolved"
+_resolutions: contextvars.ContextVar[list | None] = contextvars.ContextVar("cytoatlas_resolutions", default=None)
+
+
+@contextlib.contextmanager
+def name_resolutions():
+    """Collect the names resolved while one call is handled (handle_errors opens one per call)."""
+    token = _resolutions.set([])
+    try:
+        yield _resolutions.get()
+    finally:
+        _resolutions.reset(token)
+
+
+def resolution_metadata(notes: list[tuple]) -> tuple[tuple[str, str], ...]:
+    """(RESOLVED_METADATA, "field=resolved; asked=given; rule=...") for each resolved name."""
+    enc = lambda v: urllib.parse.quote(v, safe=" ()+,-./:@_'")  # noqa: E731 - ASCII, no ; or =
+    return tuple(dict.fromkeys((RESOLVED_METADATA, f"{field}={enc(resolved)}; asked={enc(asked)}; rule={rule}")
+                               for field, _, _, asked, resolved, rule in notes))
+
+
+def _note_resolution(field: str, column: str, kind: str | None, asked: str, resolved: str, rule: str) -> None:
+    notes = _resolutions.get()
+    if notes is not None:
+        notes.append((field, column, kind, asked, resolved, rule))
+
+
+def _signature_type_of(where) -> str | None:
+    kinds = {item[2] for item in where or () if isinstance(item, (tuple, list)) and len(item) == 3
+             and item[0] == "signature_type" and item[1] in ("=", "==")}
+    kinds |= {f.values[0].string_value for f in where or () if isinstance(f, pb.Filter)
+              and f.column == "signature_type" and f.op == pb.OP_EQ and len(f.values) == 1}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _as_resolved(where):
+    """`where` with each equality (or IN) filter on a column whose value this call resolved
+    (through `check`, under the same signature type) filtering by the resolved name: a handler that
+    checks a field and then filters by the value as given gets the name the check found."""
+    notes = _resolutions.get()
+    if not notes or not where:
+        return where
+    kind = _signature_type_of(where)
+    names: dict[tuple[str, str], set] = {}
+    for _, column, scope, asked, resolved, _ in notes:
+        if scope is None or scope == kind:
+            names.setdefault((column, asked), set()).add(resolved)
+    names = {k: next(iter(v)) for k, v in names.items() if len(v) == 1}
+    if not names:
+        return where
+    swap = lambda column, v: names.get((column, v), v) if isinstance(v, str) else v  # noqa: E731
+    out = []
+    for item in where:
+        if isinstance(item, pb.Filter):
+            if item.op in (pb.OP_EQ, pb.OP_IN) and any((item.column, v.string_value) in names for v in item.values):
+                item = pb.Filter(column=item.column, op=item.op, values=[
+                    pb.Value(string_value=swap(item.column, v.string_value)) if v.HasField("string_value") else v
+                    for v in item.values])
+        elif isinstance(item, (tuple, list)) and len(item) == 3 and str(item[1]).lower() in ("=", "==", "in"):
+            column, op, value = item
+            value = [swap(column, v) for v in value] if isinstance(value, (list, tuple, set)) else swap(column, value)
+            item = (column, op, value)
+        out.append(item)
+    return out
 
 
 def signature_type(request) -> str:
@@ -107,7 +183,7 @@ class TypedServicer:
         kind = signature_type(request)
         self.q.check_any(profile.tables, "signature_type", kind)
         scope = [("signature_type", "=", kind)]
-        self.q.check_any(profile.tables, "signature", signature, where=scope)
+        signature = self.q.check_any(profile.tables, "signature", signature, where=scope)
         lists = {part.field: self.q.top(context, request, part.table, part.message,
                                         [*scope, ("signature", "=", signature)], part.rank_by)
                  for part in profile.parts}
@@ -140,6 +216,7 @@ class TypedQueries:
         """Sorted distinct non-null values of `column` (a GROUP BY through the compiler), cached
         per built file: the file never changes while it is served."""
         db = self._database()
+        where = _as_resolved(where)
         key = (db.path, db.manifest.build_id, table, column, repr(where))
         with self._lock:
             cached = self._distinct.get(key)
@@ -149,26 +226,29 @@ class TypedQueries:
                                       limit=self.settings.arrow_max_limit, format=pb.RESULT_FORMAT_ARROW)
             result = self._run(db, compiler.compile_query(request, self.table(db, table), self.settings), None)
             cached = result.column(column).to_pylist()
-            with self._lock:
-                if any(k[:2] != key[:2] for k in self._distinct):  # a new build: drop the old one's
-                    self._distinct = {k: v for k, v in self._distinct.items() if k[:2] == key[:2]}
-                self._distinct[key] = cached
+            self._store(key, cached)
         return cached
 
-    def check(self, table: str, field: str, value: str, column: str | None = None, where=()) -> None:
-        """Raise INVALID_ARGUMENT / NOT_FOUND naming the valid choices when `value` is not a
-        value of `column` (default: the field's name) in the rows of `table` matching `where`."""
-        self.check_any((table,), field, value, column, where)
+    def check(self, table: str, field: str, value: str, column: str | None = None, where=()):
+        """The value to filter `column` (default: the field's name) by: `value` itself when the rows
+        of `table` matching `where` hold it, else the name it resolves to (NAME_FIELDS). Raise
+        INVALID_ARGUMENT / NOT_FOUND naming the valid choices when it is not there."""
+        return self.check_any((table,), field, value, column, where)
 
     def check_any(self, tables: Sequence[str], field: str, value: str, column: str | None = None,
-                  where=()) -> None:
+                  where=()):
         """Like `check`, but the value need only occur in one of `tables`; the error names the
         choices of all of them."""
         column = column or field
-        per_table = [self.distinct(table, column, list(where) or None) for table in tables]
-        if any(value in choices for choices in per_table):
-            return
-        choices = sorted(set().union(*per_table), key=str)
+        where = _as_resolved(list(where))
+        per_table = [self._vocabulary(table, column, where) for table in tables]
+        if any(value in vocabulary.members for vocabulary in per_table):
+            return value
+        if field in NAME_FIELDS and isinstance(value, str):
+            resolved = self._resolve_name(field, column, value, per_table, where)
+            if resolved is not None:
+                return resolved
+        choices = sorted(set().union(*(v.members for v in per_table)), key=str)
         # A different case is the commonest typo (cytosig, Lung, visium): suggest it first.
         matches = ([c for c in choices if str(c).lower() == str(value).lower()]
                    or close_matches(str(value), [str(c) for c in choices]))
@@ -188,6 +268,68 @@ class TypedQueries:
         raise ServiceError(grpc.StatusCode.NOT_FOUND, Reason.VALUE_NOT_FOUND, message,
                            metadata=metadata, resource=(field, str(value)))
 
+    def _resolve_name(self, field: str, column: str, value: str, per_table: list["_Vocabulary"],
+                      where) -> str | None:
+        """The one value of the data `value` names by another spelling: case-insensitively, then
+        through the alias table (restricted to the signature type `where` names, if any)."""
+        key = value.strip().lower()
+        kind = _signature_type_of(where)
+        folded = sorted({m for vocabulary in per_table for m in vocabulary.folded.get(key, ())})
+        if len(folded) == 1:
+            _note_resolution(field, column, kind, value, folded[0], "case")
+            return folded[0]
+        if folded or field not in ALIASED_FIELDS:  # two spellings differ only in case: ambiguous
+            return None
+        types = {v for c, op, v in where if c == "signature_type" and op == "="}
+        rows = [r for r in self.aliases().get(key, ()) if not types or r["signature_type"] in types]
+        names = {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}
+        found = sorted(n for n in names if n and any(n in v.members for v in per_table))
+        if len(found) == 1:
+            _note_resolution(field, column, kind, value, found[0], "alias")
+            return found[0]
+        return None
+
+    def aliases(self) -> dict[str, list[dict]]:
+        """The served file's alias table as {alias_key: [rows]} (empty when the file has none),
+        read once per built file through the compiler."""
+        db = self._database()
+        name = ALIAS_TABLES.get(self.domain)
+        if name not in db.tables:
+            return {}
+        key = (db.path, db.manifest.build_id, "aliases")
+        with self._lock:
+            cached = self._distinct.get(key)
+        if cached is None:
+            request = pb.QueryRequest(table=name, limit=self.settings.arrow_max_limit, format=pb.RESULT_FORMAT_ARROW)
+            result = self._run(db, compiler.compile_query(request, self.table(db, name), self.settings), None)
+            cached = {}
+            for row in result.to_pylist():
+                cached.setdefault(row["alias_key"], []).append(row)
+            self._store(key, cached)
+        return cached
+
+    def _vocabulary(self, table: str, column: str, where) -> "_Vocabulary":
+        """`distinct` as a set and a lower-case index, cached like it."""
+        db = self._database()
+        key = (db.path, db.manifest.build_id, table, column, repr(list(where) or None), "vocabulary")
+        with self._lock:
+            cached = self._distinct.get(key)
+        if cached is None:
+            values = self.distinct(table, column, list(where) or None)
+            folded: dict[str, list] = {}
+            for v in values:
+                if isinstance(v, str):
+                    folded.setdefault(v.lower(), []).append(v)
+            cached = _Vocabulary(frozenset(values), folded)
+            self._store(key, cached)
+        return cached
+
+    def _store(self, key: tuple, value) -> None:
+        with self._lock:
+            if any(k[:2] != key[:2] for k in self._distinct):  # a new build: drop the old one's
+                self._distinct = {k: v for k, v in self._distinct.items() if k[:2] == key[:2]}
+            self._distinct[key] = value
+
     def filters(self, table: str, request, fields: Iterable[str], **values) -> list:
         """Equality filters for the request fields that are set (signature_type always, defaulted),
         each value checked against the data first. `values` overrides or adds fields."""
@@ -199,7 +341,7 @@ class TypedQueries:
                 continue
             # A signature exists per signature type: IFNG under SecAct is no CytoSig signature.
             scope = [w for w in where if w[0] == "signature_type"] if field == "signature" else ()
-            self.check(table, field, value, where=scope)
+            value = self.check(table, field, value, where=scope)  # a name may resolve to another spelling
             where.append((field, "=", value))
         return where
 
@@ -220,7 +362,7 @@ class TypedQueries:
             columns = list(group_by) if columns is None else columns
         elif columns is None:
             columns = [f for f in message.DESCRIPTOR.fields_by_name if self.table(db, table).column(f)]
-        query = pb.QueryRequest(table=table, columns=columns, filters=to_filters(list(where)),
+        query = pb.QueryRequest(table=table, columns=columns, filters=to_filters(_as_resolved(list(where))),
                                 order_by=to_order_by(order_by), group_by=list(group_by),
                                 aggregates=to_aggregates(aggregates), limit=size, format=format)
         offset = self._offset(db, getattr(request, "page_token", ""), query)
@@ -241,7 +383,7 @@ class TypedQueries:
     def matrix(self, context, table: str, where, pivot: compiler.Pivot, matrix: type, row: type):
         """`table` pivoted in DuckDB into a `matrix` message of `row`s (NaN for an empty cell)."""
         db = self._database()
-        query = pb.QueryRequest(table=table, filters=to_filters(list(where)))
+        query = pb.QueryRequest(table=table, filters=to_filters(_as_resolved(list(where))))
         sql, params = compiler.compile_pivot(query, pivot, self.table(db, table), self.settings)
         result = self._run(db, compiler.CompiledQuery(sql, params, 0, 0, compiler.ARROW), context)
         columns = result.column("columns")[0].as_py() if result.num_rows else []
@@ -263,6 +405,10 @@ class TypedQueries:
             raise invalid(Reason.INVALID_REQUEST, f"page_size must be 0 (the default) or positive, "
                           f"got {request.page_size}", "page_size")
         left.limit, left.format = request.page_size, pb.RESULT_FORMAT_ROWS
+        for side in (left, right):
+            resolved = _as_resolved(list(side.filters))
+            del side.filters[:]
+            side.filters.extend(resolved)
         # The token binds to both sides: fingerprint a request carrying both sides' filters.
         shape = pb.QueryRequest(table=f"{left.table}+{right.table}", columns=[*left.columns, *right.columns],
                                 filters=[*left.filters, *right.filters], limit=left.limit)
@@ -296,6 +442,12 @@ class TypedQueries:
 
 class _NoToken:
     page_token = ""
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    members: frozenset
+    folded: dict  # lower-case spelling -> the values spelled so
 
 
 def to_messages(result: pa.Table, message: type) -> list:

@@ -11,7 +11,7 @@ from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
-from services.atlas import cima, inflammation, scatlas, validation
+from services.atlas import cima, cross_atlas, gene, inflammation, scatlas, validation
 
 # ListCellTypeSummaries: each atlas (named as in `activity`) keeps its cell-type summary in a table
 # of its own; scAtlas_Cancer has none. "scAtlas", the name this RPC took first, still means Normal.
@@ -98,4 +98,4 @@ def single_cell_page_size(limit: int) -> int:
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
 SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cima.SERVICE, inflammation.SERVICE,
-            scatlas.SERVICE, validation.SERVICE)
+            scatlas.SERVICE, validation.SERVICE, cross_atlas.SERVICE, gene.SERVICE)

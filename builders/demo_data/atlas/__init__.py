@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from builders.demo_data._io import Writer
 from builders.demo_data._scale import Scale
-from builders.demo_data.atlas import age_bmi, cima, inflammation, pan_atlas, scatlas, validation
+from builders.demo_data.atlas import age_bmi, cima, cross_atlas, gene, inflammation, pan_atlas, scatlas, validation
 from builders.demo_data.atlas.common import AtlasDemo
 from cytoatlas.domains.atlas import DOMAIN
 
 ATLAS_MODULES = {"cima": cima, "inflammation": inflammation, "scatlas": scatlas}  # summary_stats keys
+# Written after the atlases: they read the atlas tables back, so their numbers agree with them.
+DERIVED_MODULES = (cross_atlas, gene)
 
 
 def generate(writer: Writer, scale: Scale, seed: int) -> None:
     demo = AtlasDemo.build(scale, seed)
-    for module in (pan_atlas, *ATLAS_MODULES.values(), age_bmi):
+    for module in (pan_atlas, *ATLAS_MODULES.values(), age_bmi, *DERIVED_MODULES):
         module.generate(writer, demo)
     validation.generate(writer, demo)  # derived from the tables above (read back from their files)
     summaries = {key: module.summary(demo) for key, module in ATLAS_MODULES.items()}

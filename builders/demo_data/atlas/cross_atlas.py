@@ -248,7 +248,13 @@ _ATLAS_VALUES = """
            FROM inflammation_celltype
            UNION ALL SELECT 'scAtlas', cell_type, signature_type, signature, mean_activity, n_cells, 1
            FROM scatlas_celltypes),
-    sc_types AS (SELECT atlas, cell_type, any_value(n_cells) AS n_cells FROM singlecell_activity GROUP BY ALL),
+    -- singlecell_activity names the atlases as the single-cell files do; the pipeline compares the
+    -- normal scAtlas and the main Inflammation cohort
+    sc AS (SELECT CASE atlas WHEN 'scAtlas_Normal' THEN 'scAtlas' ELSE atlas END AS atlas, cell_type,
+                  signature_type, signature, mean_activity, n_cells
+           FROM singlecell_activity WHERE atlas IN ('CIMA', 'scAtlas_Normal')
+              OR (atlas = 'Inflammation' AND cohort = 'main')),
+    sc_types AS (SELECT atlas, cell_type, any_value(n_cells) AS n_cells FROM sc GROUP BY ALL),
     sc_share AS (SELECT atlas, cell_type, n_cells / sum(n_cells) OVER (PARTITION BY atlas) AS share FROM sc_types)
     SELECT 'pseudobulk' AS view, l.level, pb.atlas, l.harmonized, pb.signature_type, pb.signature,
            sum(pb.v * pb.w) / sum(pb.w) AS value, sum(pb.n) AS n
@@ -256,7 +262,7 @@ _ATLAS_VALUES = """
     UNION ALL
     SELECT 'singlecell', l.level, s.atlas, l.harmonized, s.signature_type, s.signature,
            sum(s.mean_activity * s.n_cells) / sum(s.n_cells), round(50000 * sum(sh.share))
-    FROM singlecell_activity AS s JOIN levels AS l USING (atlas, cell_type) JOIN sc_share AS sh USING (atlas, cell_type)
+    FROM sc AS s JOIN levels AS l USING (atlas, cell_type) JOIN sc_share AS sh USING (atlas, cell_type)
     GROUP BY ALL
 """
 
@@ -342,13 +348,13 @@ def _integrated(con) -> dict:
 def _conserved(con, demo: AtlasDemo) -> dict:
     """RCC's conserved section (both signature types, CytoSig wins a shared name)."""
     normal = list(demo.cell_types["scAtlas_Normal"])
-    rows = con.execute(f"""
+    rows = con.execute("""
         WITH m AS (SELECT signature_type, signature, sum(mean_activity * n_samples) / sum(n_samples) AS v
                    FROM cima_celltype GROUP BY ALL),
         i AS (SELECT signature_type, signature, sum(mean_activity * n_samples) / sum(n_samples) AS v
               FROM inflammation_celltype GROUP BY ALL),
         s AS (SELECT signature_type, signature, sum(mean_activity * n_cells) / sum(n_cells) AS v
-              FROM singlecell_activity WHERE atlas = 'scAtlas' AND list_contains(?, cell_type) GROUP BY ALL)
+              FROM singlecell_activity WHERE atlas = 'scAtlas_Normal' AND list_contains(?, cell_type) GROUP BY ALL)
         SELECT signature, signature_type, m.v, i.v, s.v FROM m JOIN i USING (signature_type, signature)
         JOIN s USING (signature_type, signature)
         WHERE signature_type = 'CytoSig' OR signature NOT IN (SELECT signature FROM m WHERE signature_type = 'CytoSig')

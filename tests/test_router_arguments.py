@@ -84,3 +84,10 @@ def test_anything_else_is_a_clear_python_error(router, kw, error, words):
         router.query(TABLE, limit=1, **kw)
     assert all(w in str(info.value) for w in words), str(info.value)
     assert not isinstance(info.value, CytoAtlasError)
+
+
+def test_a_result_converts_to_pandas_as_users_expect(router, drug):
+    """pandas is a dependency (pyproject.toml): the README's `table.to_pandas()` works after `make setup`."""
+    frame = router.query(TABLE, columns=COLUMNS, where=("drug", drug), order_by="-activity_diff", limit=5).to_pandas()
+    assert list(frame.columns) == COLUMNS and len(frame) == 5
+    assert frame["activity_diff"].is_monotonic_decreasing

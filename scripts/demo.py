@@ -165,7 +165,7 @@ Typed domain RPCs (protos/TYPED_RPCS.md lists them all):
   {grpcurl} -plaintext -d '{{"cell_type": "Classical monocyte"}}' \\
       {p} cytoatlas.perturbation.v1.PerturbationService/GetParse10mHeatmap
   {grpcurl} -plaintext -d '{{"signature": "IFNG"}}' {p} cytoatlas.perturbation.v1.PerturbationService/GetTahoeSensitivityMatrix
-  {grpcurl} -plaintext -d '{{"tissue": "lymph node", "signature": "IFNG", "page_size": 5}}' \\
+  {grpcurl} -plaintext -d '{{"tissue": "lung", "signature": "IFNG", "page_size": 5}}' \\
       {s} cytoatlas.spatial.v1.SpatialService/ListNeighborhoodActivity
   {grpcurl} -plaintext -d '{{"atlas": "CIMA", "min_activity": 1.5, "limit": 10}}' \\
       {a} cytoatlas.atlas.v1.AtlasService/QuerySingleCellActivity

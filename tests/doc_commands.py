@@ -228,9 +228,21 @@ def start_demo(work: pathlib.Path, scale: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"make demo did not come up:\n{(work / 'demo.log').read_text()[-3000:]}")
 
 
+def loopback_up() -> None:
+    """Bring `lo` up: a new network namespace starts with it down (no 127.0.0.1 to listen on)."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s, siocgifflags, struct.pack("16sh", b"lo", 0)))[1]
+        if not flags & iff_up:
+            fcntl.ioctl(s, siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
+
+
 def main(out: str, pages: list[str], scale: str = "0.02") -> int:
-    if os.geteuid() == 0 and shutil.which("ip"):
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=False)  # a new network namespace
+    loopback_up()
     work = pathlib.Path(tempfile.mkdtemp(prefix="doc-commands-"))
     for name in (".venv", "protos"):
         (work / name).symlink_to(ROOT / name)

@@ -5,7 +5,7 @@
 # are pip's own settings, used as the install will use them.
 set -u
 probe=$(mktemp -d)
-if out=$(pip download --no-deps --retries 0 --timeout 15 --disable-pip-version-check -q -d "$probe" pip 2>&1); then
+if out=$(pip download --no-deps --retries 0 --timeout 15 --disable-pip-version-check -d "$probe" pip 2>&1); then
   rm -rf "$probe"
   exit 0
 fi

@@ -42,6 +42,13 @@ def test_the_build_probe_says_when_the_index_cannot_be_reached(tmp_path):
     assert probe_with_pip_saying(tmp_path / "ok", "Saved pip.whl", 0).returncode == 0
 
 
+def test_the_probe_lets_pip_say_why():
+    """pip's SSL complaint is a warning: `pip -q` would hide the very line the probe reads."""
+    probe = (DEPLOY / "pip-probe.sh").read_text()
+    download = next(line for line in probe.splitlines() if "pip download" in line)
+    assert " -q " not in download and "--retries 0" in download
+
+
 def test_the_image_runs_the_probe_before_the_dependency_install():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert dockerfile.index("cytoatlas-pip-probe") < dockerfile.index("pip install --no-cache-dir -r")

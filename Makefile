@@ -50,8 +50,9 @@ test-reliability: setup
 	CYTOATLAS_DIFFERENTIAL_EXAMPLES=2000 CYTOATLAS_HOSTILE_EXAMPLES=1000 \
 		$(BIN)/python -m pytest -q -s -m "" --timeout 600 $(RELIABILITY_TESTS)
 
+# PORTS=50061,50062,50063 (atlas,perturbation,spatial) or PORTS=auto when 50051-50053 are taken.
 demo: setup
-	$(BIN)/python scripts/demo.py --dir $(DEMO_DIR)
+	$(BIN)/python scripts/demo.py --dir $(DEMO_DIR) $(if $(PORTS),--ports $(PORTS))
 
 bench: setup
 	$(BIN)/python -m bench

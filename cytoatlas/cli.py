@@ -7,10 +7,14 @@ import pathlib
 import sys
 
 from cytoatlas import lifecycle_cli
-from cytoatlas.formatting import WHERE_HELP
+from cytoatlas.requests import OPERATORS
 from cytoatlas.serving import config
 
 DOMAINS = ("atlas", "perturbation", "spatial")
+WHERE_HELP = (f"filter as 'COLUMN OP VALUE' with OP one of {OPERATORS}, e.g. cytokine=IL-6, "
+              "activity_diff<-1, 'drug contains tinib'; COLUMN=a,b,c matches any of a list; "
+              "COLUMN=null / COLUMN!=null test for NULL; values are converted to the column's type; "
+              "repeat to AND several")
 
 
 def _stderr(line: str) -> None:
@@ -99,17 +103,14 @@ def cmd_describe(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from cytoatlas.formatting import parse_where, write_table
+    from cytoatlas.formatting import write_table
 
     with _router(args) as router:
-        where = []
-        if args.where:
-            table = router.describe(args.table)
-            where = [parse_where(expression, table) for expression in args.where]
-        aggregates = [tuple(a.split(":", 1)) if ":" in a else (a, "") for a in args.aggregate or ()]
+        # The Router reads the same spellings: 'col op value' conditions (converted to the
+        # column's type), 'col:desc' / '-col' ordering, 'function:column' aggregates.
         result = router.query(
-            args.table, columns=_split(args.columns), where=where, order_by=_order_terms(args.order_by),
-            limit=None if args.all else args.limit, group_by=_split(args.group_by), aggregates=aggregates)
+            args.table, columns=args.columns, where=args.where, order_by=args.order_by,
+            limit=None if args.all else args.limit, group_by=args.group_by, aggregates=args.aggregate)
     write_table(result, args.format, args.output)
     return 0
 
@@ -141,20 +142,29 @@ def cmd_target(args) -> int:
 
     with _router(args) as router:
         profile = router.target_profile(args.signature, args.signature_type, args.top)
-    print(f"where {profile.signature} ({profile.signature_type}) is most active:")
+    heading = f"where {profile.signature} ({profile.signature_type}) is most active:"
+    if args.format == "table":
+        print(heading)
+    else:  # csv and json stay parseable: only the data on stdout
+        _stderr(heading)
     write_table(profile.to_table(), args.format)
     for domain, error in profile.errors.items():
         _stderr(f"warning: {domain}: {error}")
     return 1 if profile.errors else 0
 
 
-def _order_terms(value: str | None) -> list[str]:
-    return ["-" + t.rsplit(":", 1)[0] if t.lower().endswith(":desc") else t.removesuffix(":asc")
-            for t in _split(value)]
-
-
-def _split(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """`--order-by -activity_diff` as `--order-by=-activity_diff`: argparse reads a value that
+    starts with '-' as an option of its own ("expected one argument")."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--order-by" and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"--order-by={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,8 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("table")
     p.add_argument("--where", action="append", help="filter: " + WHERE_HELP)
     p.add_argument("--columns", help="comma-separated output columns")
-    p.add_argument("--order-by", help="comma-separated columns, COLUMN:desc for descending "
-                   "(or --order-by=-COLUMN)")
+    p.add_argument("--order-by", help="comma-separated columns, COLUMN:desc or -COLUMN for descending")
     p.add_argument("--group-by", help="comma-separated columns")
     p.add_argument("--aggregate", action="append", help="FUNCTION:COLUMN, e.g. avg:activity, or count")
     p.add_argument("--limit", type=int, default=20, help="most rows to return (default 20)")
@@ -217,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(_attach_dash_values(argv))
     if getattr(args, "scale", "unset") is None:
         from builders.demo_data import DEFAULT_SCALE
 

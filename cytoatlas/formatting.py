@@ -1,57 +1,14 @@
-"""Command-line rendering: `--where` expressions in, Arrow tables out as text, CSV, JSON or Parquet."""
+"""Command-line rendering: Arrow tables out as text, CSV, JSON or Parquet. (`--where` expressions
+are read by cytoatlas.requests, the same code as the Router's `where`.)"""
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-
-from cytoatlas.table.v1 import table_service_pb2 as pb
-
-# Longest operators first so "<=" is not read as "<".
-_WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|<=|>=|=|<|>|~|\^=)\s*(.*)$", re.S)
-_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "contains",
-        "^=": "starts_with"}
-WHERE_HELP = ("filter as COLUMN OP VALUE with OP one of = != < <= > >= ~ (contains) ^= (starts with); "
-              "COLUMN=a,b,c matches any of a list; COLUMN=null / COLUMN!=null test for NULL; "
-              "repeat to AND several")
-
-
-def parse_where(expression: str, table: pb.Table) -> tuple:
-    """'cytokine=IL6' -> ('cytokine', '=', 'IL6'), values converted to the column's type."""
-    match = _WHERE.match(expression)
-    if not match:
-        raise ValueError(f"cannot read --where {expression!r}: {WHERE_HELP}")
-    column, op, raw = match.groups()
-    types = {c.name: c.type for c in table.columns}
-    if column not in types:
-        raise ValueError(f"--where {expression!r}: table {table.name} has no column {column!r}; "
-                         f"columns are: {', '.join(types)}")
-    if raw.lower() == "null" and op in ("=", "!="):
-        return (column, "is null" if op == "=" else "is not null", None)
-    if op in ("=", "!=") and "," in raw:
-        values = [_convert(v, types[column], expression) for v in raw.split(",")]
-        return (column, "in" if op == "=" else "not in", values)
-    return (column, _OPS[op], _convert(raw, types[column], expression))
-
-
-def _convert(raw: str, column_type: str, expression: str):
-    try:
-        if column_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
-            return int(raw)
-        if column_type in ("DOUBLE", "FLOAT", "REAL") or column_type.startswith("DECIMAL"):
-            return float(raw)
-        if column_type == "BOOLEAN":
-            if raw.lower() not in ("true", "false"):
-                raise ValueError
-            return raw.lower() == "true"
-    except ValueError:
-        raise ValueError(f"--where {expression!r}: {raw!r} is not a {column_type} value") from None
-    return raw
 
 
 def write_table(table: pa.Table, fmt: str, output: str | None = None) -> None:

@@ -196,3 +196,36 @@ def test_the_stack_serves_restarts_a_service_and_reports_metrics(stack):
     lines = [json.loads(line.split("| ", 1)[1]) for line in logs.splitlines() if "| {" in line]
     assert any(line["rpc"] == "Query" and line["table"] == TABLES["atlas"] and line["code"] == "OK"
                for line in lines)
+
+    # 4. Health checks (every 2 s from compose) stay out of the request log and requests_total,
+    #    counted on their own.
+    assert not any(line["rpc"] == "Check" for line in lines), "health checks in the request log"
+    text = urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_ports['atlas']}/metrics", timeout=10).read().decode()
+    assert 'cytoatlas_health_checks_total{code="OK"}' in text and 'rpc="Check"' not in text
+
+    # 5. One domain rebuilt from the sources already in the volume: demo-data does not run again,
+    #    the running perturbation service serves the new build, the other two keep theirs.
+    with Router(addresses) as router:
+        builds = {d: router.database_info(d).build_id for d in DOMAINS}
+        sources_made = stack.inspect("demo-data", "{{.State.StartedAt}}")
+        stack.compose("run", "--rm", "-T", "--no-deps", "build-perturbation")
+        deadline = time.monotonic() + 60
+        while router.database_info("perturbation").build_id == builds["perturbation"]:
+            assert time.monotonic() < deadline, "the rebuilt perturbation file was not served"
+            time.sleep(0.5)
+        assert {d: router.database_info(d).build_id for d in ("atlas", "spatial")} == \
+            {d: builds[d] for d in ("atlas", "spatial")}
+        assert stack.inspect("demo-data", "{{.State.StartedAt}}") == sources_made
+        assert router.query(TABLES["perturbation"], limit=3).num_rows == 3
+    log("one-domain rebuild served without touching the other domains or the sources")
+
+
+def test_the_compose_project_is_named_after_the_project_not_the_folder():
+    """deploy/.env names the project, so resources are cytoatlas_* (not deploy_*) when nothing
+    overrides it."""
+    env = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROJECT_NAME"}
+    out = subprocess.run(["/usr/bin/python3", "-c", "from compose.cli.command import get_project_name; "
+                          "print(get_project_name('.'))"], cwd=DEPLOY, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.skip("no docker-compose v1 here")
+    assert out.stdout.strip() == "cytoatlas"

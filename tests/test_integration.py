@@ -179,7 +179,7 @@ def test_cli_tables_describe_query_status(addresses, local):
     assert [tuple(r.values()) for r in rows] == want
 
     out = cli(addresses, "query", "parse10m_treatment_effect", "--where", "n_treated=abc")
-    assert out.returncode == 1 and "'abc' is not a BIGINT value" in out.stderr
+    assert out.returncode == 1 and "column 'n_treated' is BIGINT" in out.stderr and "'abc'" in out.stderr
 
     out = cli(addresses, "status")
     assert out.returncode == 0, out.stdout + out.stderr

@@ -77,3 +77,30 @@ def test_one_json_log_line_per_request_with_the_callers_request_id(observed):
     assert ok.keys() >= {"request_id", "rpc", "table", "rows", "duration_ms", "code"}
     assert (ok["rpc"], ok["table"], ok["rows"], ok["code"]) == ("Query", TABLE, 3, "OK")
     assert (bad["rpc"], bad["rows"], bad["code"]) == ("Query", 0, "INVALID_ARGUMENT")
+
+
+def test_health_checks_stay_out_of_the_request_log_and_requests_total(observed):
+    """Probes call Health/Check every few seconds: they are counted on their own
+    (cytoatlas_health_checks_total), never in cytoatlas_requests_total or the request log."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    service, port = observed
+    before = scrape(port)
+    logged = len(request_log(service.log))
+    with grpc.insecure_channel(service.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(5):
+            health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        with pytest.raises(grpc.RpcError):
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        pb_grpc.TableServiceStub(channel).ListTables(pb.ListTablesRequest(), timeout=5)
+    deadline = time.monotonic() + 5
+    while len(request_log(service.log)) < logged + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = scrape(port)
+    lines = request_log(service.log)[logged:]
+    assert [line["rpc"] for line in lines] == ["ListTables"]
+    assert not any(rpc == "Check" for (name, labels) in after for key, rpc in labels if key == "rpc")
+    assert after[("cytoatlas_health_checks_total", (("code", "OK"),))] - \
+        before.get(("cytoatlas_health_checks_total", (("code", "OK"),)), 0) == 5
+    assert after[("cytoatlas_health_checks_total", (("code", "NOT_FOUND"),))] >= 1

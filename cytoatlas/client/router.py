@@ -24,7 +24,7 @@ from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
 from cytoatlas.domains import DOMAINS as SPECS
-from cytoatlas.requests import to_aggregates, to_filters, to_order_by
+from cytoatlas.requests import to_aggregates, to_columns, to_filters, to_order_by
 from cytoatlas.suggestions import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
@@ -170,20 +170,36 @@ class Router:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def query(self, table: str, columns: Sequence[str] = (), where=None, order_by=None,
-              limit: int | None = None, group_by: Sequence[str] = (), aggregates=None) -> pa.Table:
-        """Query a table; all matching rows (following page tokens) unless `limit` is given."""
-        pages = list(self.query_pages(table, columns, where, order_by, limit, group_by, aggregates))
+    def query(self, table: str, columns: str | Sequence[str] = (), where=None, order_by=None,
+              limit: int | None = None, group_by: str | Sequence[str] = (), aggregates=None) -> pa.Table:
+        """Query a table; all matching rows (following page tokens) unless `limit` is given.
+
+        columns / group_by: a name, 'a,b' or a list. where: a dict {column: value}, a (column,
+        value) or (column, op, value) tuple, a 'column op value' string ('drug=Imatinib'), or a
+        list of these; string values are converted to the column's type. order_by: 'col',
+        '-col' or 'col:desc', or a list. Operators and shapes: docs/clients.md.
+
+        A read of several pages that a rebuild of the file interrupts (the next page's token is
+        from the old build: FAILED_PRECONDITION, STALE_PAGE_TOKEN) starts again from the first
+        page on the new build, once, so the result never mixes builds; a second interruption is
+        raised."""
+        for attempt in (1, 2):
+            try:
+                pages = list(self.query_pages(table, columns, where, order_by, limit, group_by, aggregates))
+                break
+            except CytoAtlasError as exc:
+                if exc.reason != "STALE_PAGE_TOKEN" or attempt == 2:
+                    raise
         return pa.concat_tables(pages) if len(pages) > 1 else pages[0]
 
-    def query_pages(self, table: str, columns: Sequence[str] = (), where=None, order_by=None,
-                    limit: int | None = None, group_by: Sequence[str] = (), aggregates=None,
+    def query_pages(self, table: str, columns: str | Sequence[str] = (), where=None, order_by=None,
+                    limit: int | None = None, group_by: str | Sequence[str] = (), aggregates=None,
                     page_size: int = 0) -> Iterator[pa.Table]:
-        """Yield the result page by page (page_size 0 = the server's default page)."""
+        """Yield the result page by page (page_size 0 = the server's default page). The arguments
+        are query()'s. A rebuild between two pages raises CytoAtlasError (reason
+        STALE_PAGE_TOKEN): pages already yielded cannot be taken back, so start again."""
         domain = self.service_for(table)
-        request = pb.QueryRequest(
-            table=table, columns=list(columns), filters=to_filters(where), order_by=to_order_by(order_by),
-            group_by=list(group_by), aggregates=to_aggregates(aggregates), format=pb.RESULT_FORMAT_ARROW)
+        request = self.request(table, columns, where, order_by, group_by, aggregates)
         remaining = limit
         while True:
             request.limit = min(filter(None, (remaining, page_size)), default=0)
@@ -194,6 +210,18 @@ class Router:
             if not last.next_page_token or (remaining is not None and remaining <= 0):
                 return
             request.page_token = last.next_page_token
+
+    def request(self, table: str, columns: str | Sequence[str] = (), where=None, order_by=None,
+                group_by: str | Sequence[str] = (), aggregates=None) -> pb.QueryRequest:
+        """The QueryRequest query() sends (ARROW, no limit), with filter values converted to
+        their columns' types as learnt from discovery. TypeError or ValueError, naming the
+        accepted shapes, for arguments it cannot read."""
+        known = self._tables.get(table)
+        types = {c.name: c.type for c in known.columns} if known is not None else None
+        return pb.QueryRequest(
+            table=table, columns=to_columns(columns), filters=to_filters(where, types),
+            order_by=to_order_by(order_by), group_by=to_columns(group_by, "group_by"),
+            aggregates=to_aggregates(aggregates), format=pb.RESULT_FORMAT_ARROW)
 
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, pb.QueryResponse]:
         """One page, asked again as retry.py says. A call that fails before its first message has

@@ -193,37 +193,40 @@ def _filter_sql(f: pb.Filter, index: int, table: TableInfo, settings: Settings, 
     return f"{col} {'IN' if f.op == pb.OP_IN else 'NOT IN'} ({placeholders})"
 
 
+_KINDS = {"string_value": "text", "int_value": "the whole number", "double_value": "the number",
+          "bool_value": "the boolean"}
+
+
 def _value(value: pb.Value, column: ColumnInfo, field: str, settings: Settings):
+    """The Python value of a filter value for `column`. A number compares with any numeric
+    column: a double_value against an integer column is compared as a number (n < 2.5)."""
     kind = value.WhichOneof("kind")
 
-    def wrong(expected: str) -> Exception:
-        got = f"{kind} {getattr(value, kind)!r}" if kind else "no value set"
-        return invalid(Reason.INVALID_FILTER, f"{field}: column {column.name} is {column.type}, "
+    def wrong(holds: str, expected: str) -> Exception:
+        got = f"{_KINDS[kind]} {getattr(value, kind)!r} ({kind})" if kind else "no value set (none of its fields)"
+        return invalid(Reason.INVALID_FILTER, f"{field}: column {column.name} is {column.type} ({holds}), "
                        f"so the value must be {expected}; got {got}", field, column=column.name)
 
     if column.is_text:
         if kind != "string_value":
-            raise wrong("a string_value")
+            raise wrong("text", "text (a string_value)")
         if len(value.string_value.encode()) > settings.max_string_bytes:
             raise invalid(Reason.INVALID_FILTER, f"{field}: string longer than "
                           f"{settings.max_string_bytes} bytes", field, column=column.name)
         return value.string_value
-    if column.is_integer:
-        if kind != "int_value":
-            raise wrong("an int_value")
-        return value.int_value
     if column.is_numeric:
+        holds = "whole numbers" if column.is_integer else "numbers"
         if kind == "int_value":
             return value.int_value
         if kind != "double_value":
-            raise wrong("a double_value or int_value")
+            raise wrong(holds, "a number (an int_value or a double_value)")
         if math.isnan(value.double_value):
             raise invalid(Reason.INVALID_FILTER, f"{field}: NaN is not a comparable value", field,
                           column=column.name)
         return value.double_value
     if column.type == "BOOLEAN":
         if kind != "bool_value":
-            raise wrong("a bool_value")
+            raise wrong("true/false", "true or false (a bool_value)")
         return value.bool_value
     raise invalid(Reason.INVALID_FILTER, f"{field}: column {column.name} of type {column.type} "
                   "cannot be filtered", field, column=column.name)

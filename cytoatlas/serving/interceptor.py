@@ -20,7 +20,7 @@ import grpc
 
 from cytoatlas.serving.admission import INFRASTRUCTURE_PREFIXES, Admission, limited
 from cytoatlas.serving.malformed import refuse_unparsable, tolerant
-from cytoatlas.serving.observability import Observer
+from cytoatlas.serving.observability import HEALTH_PREFIX, Observer
 from cytoatlas.serving.security import TokenCheck
 from cytoatlas.serving.swap import ServedFile
 
@@ -48,6 +48,7 @@ class CallInterceptor(grpc.ServerInterceptor):
         admit = limited(method)
         lease = not method.startswith(INFRASTRUCTURE_PREFIXES)
         rpc = method.rsplit("/", 1)[-1]
+        health = method.startswith(HEALTH_PREFIX)  # counted apart from the traffic (observability.py)
         parse = tolerant(handler.request_deserializer) if handler.request_deserializer else None
 
         @contextlib.contextmanager
@@ -71,7 +72,7 @@ class CallInterceptor(grpc.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             def streaming(request, context):
-                call = observer.start(rpc, request, context)
+                call = observer.start(rpc, request, context, health)
                 try:
                     with guarded(request, context):
                         for response in inner_stream(request, context):
@@ -90,7 +91,7 @@ class CallInterceptor(grpc.ServerInterceptor):
         inner = handler.unary_unary
 
         def unary(request, context):
-            call = observer.start(rpc, request, context)
+            call = observer.start(rpc, request, context, health)
             try:
                 with guarded(request, context):
                     response = inner(request, context)

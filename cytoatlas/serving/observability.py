@@ -20,6 +20,9 @@ from cytoatlas.serving.errors import ServiceError
 from cytoatlas.table.v1.table_service_pb2 import QueryStats
 
 REQUEST_ID_HEADER = "x-request-id"
+# Probes (compose, Kubernetes, load balancers) call Health every few seconds: those calls are
+# counted on their own, not in cytoatlas_requests_total or the request log, which are for traffic.
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
 # Seconds; from a cached catalog answer (~1 ms) to a large Arrow page (tens of seconds).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -46,6 +49,10 @@ class Observer:
                             ["table"], registry=self.registry)
         self.bytes = Counter("cytoatlas_bytes_served", "Result payload bytes (Arrow IPC or rows) sent "
                              "by Query and Flight DoGet, by table.", ["table"], registry=self.registry)
+        self.health_checks = Counter("cytoatlas_health_checks", "Health checks answered "
+                                     "(grpc.health.v1.Health), by gRPC status code; not in "
+                                     "cytoatlas_requests_total or the request log.", ["code"],
+                                     registry=self.registry)
         self.registry.register(_BuildCollector(domain, database))
         self._http = None
         self.metrics_port: int | None = None
@@ -70,8 +77,11 @@ class Observer:
             self._http.shutdown()
             self._http.server_close()
 
-    def start(self, rpc: str, request, context) -> "Call":
-        """Begin observing one RPC (the call interceptor calls this first, for every call)."""
+    def start(self, rpc: str, request, context, health: bool = False) -> "Call":
+        """Begin observing one RPC (the call interceptor calls this first, for every call);
+        `health`: a health check, counted in cytoatlas_health_checks_total only."""
+        if health:
+            return HealthCall(self)
         return self.begin(rpc, request, next(
             (value for key, value in context.invocation_metadata() if key == REQUEST_ID_HEADER), None))
 
@@ -114,6 +124,21 @@ class Call:
                 "ts": time.time(), "domain": observer.domain, "request_id": self.request_id,
                 "rpc": self.rpc, "table": self.table, "rows": self.rows, "bytes": self.bytes,
                 "duration_ms": round(seconds * 1000, 3), "code": code}))
+
+
+class HealthCall:
+    """A health check being observed: only its status code is counted."""
+
+    def __init__(self, observer: Observer):
+        self.observer = observer
+        self.code: grpc.StatusCode | None = None
+
+    def sent(self, response) -> None:
+        pass
+
+    def finish(self, context) -> None:
+        code = (self.code or context.code() or grpc.StatusCode.OK).name
+        self.observer.health_checks.labels(code).inc()
 
 
 class _BuildCollector:

@@ -12,7 +12,8 @@ DEMO_DIR ?= demo
 
 .PHONY: setup protos lint-protos test test-deploy test-reliability demo bench bench-quick clean
 RELIABILITY_TESTS := tests/test_hot_swap.py tests/test_load_limits.py tests/test_faults.py \
-	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py tests/test_mutation.py
+	tests/test_security.py tests/test_hostile_input.py tests/test_differential.py tests/test_mutation.py \
+	tests/test_doc_commands.py tests/test_demo.py
 
 setup: $(STAMP) $(GENERATED)
 
@@ -47,7 +48,7 @@ test-deploy: setup
 # The long runs (marked `reliability`, left out of `make test`) plus bigger samples of the random
 # tests; each test prints FIGURE lines. pytest-timeout bounds every test.
 test-reliability: setup
-	CYTOATLAS_DIFFERENTIAL_EXAMPLES=2000 CYTOATLAS_HOSTILE_EXAMPLES=1000 \
+	CYTOATLAS_DIFFERENTIAL_EXAMPLES=2000 CYTOATLAS_HOSTILE_EXAMPLES=1000 CYTOATLAS_HOSTILE_PER_RPC=0 \
 		$(BIN)/python -m pytest -q -s -m "" --timeout 600 $(RELIABILITY_TESTS)
 
 # PORTS=50061,50062,50063 (atlas,perturbation,spatial) or PORTS=auto when 50051-50053 are taken.

@@ -6,6 +6,7 @@ exercise the entry point, and this process can open the same files read-only for
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
 import re
@@ -67,22 +68,36 @@ PREBUILT = os.environ.get("CYTOATLAS_TEST_DATA")
 
 
 @pytest.fixture(scope="session")
-def source_dir(tmp_path_factory) -> pathlib.Path:
+def demo_files(tmp_path_factory) -> tuple[pathlib.Path, dict[str, pathlib.Path]]:
+    """Demo sources and the three files built from them, made once per test run: under
+    pytest-xdist the first worker builds them and the others wait for it and reuse them."""
+    from cytoatlas.domains import DOMAINS as SPECS
+
     if PREBUILT:
-        return pathlib.Path(PREBUILT) / "source"
-    source = tmp_path_factory.mktemp("source")
-    demo_data.generate(source, scale=TEST_SCALE, seed=0)
-    return source
+        root = pathlib.Path(PREBUILT)
+        return root / "source", {d: root / "built" / SPECS[d].file_name for d in DOMAINS}
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "demo-files"
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = {d: root / "built" / SPECS[d].file_name for d in DOMAINS}
+        if not (root / "done").exists():
+            demo_data.generate(root / "source", scale=TEST_SCALE, seed=0)
+            built = engine.build_all(root / "source", root / "built")
+            (root / "done").touch()
+    return root / "source", built
 
 
 @pytest.fixture(scope="session")
-def built(source_dir, tmp_path_factory) -> dict[str, pathlib.Path]:
-    """The three published domain files, built by the real builders from the demo sources."""
-    if PREBUILT:
-        from cytoatlas.domains import DOMAINS as SPECS
+def source_dir(demo_files) -> pathlib.Path:
+    return demo_files[0]
 
-        return {d: pathlib.Path(PREBUILT) / "built" / SPECS[d].file_name for d in DOMAINS}
-    return engine.build_all(source_dir, tmp_path_factory.mktemp("data"))
+
+@pytest.fixture(scope="session")
+def built(demo_files) -> dict[str, pathlib.Path]:
+    """The three published domain files, built by the real builders from the demo sources."""
+    return demo_files[1]
 
 
 @pytest.fixture(scope="session")

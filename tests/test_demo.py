@@ -82,6 +82,7 @@ def test_a_taken_port_is_reported_at_once_before_anything_is_built(tmp_path):
     assert not (tmp_path / "data").exists()  # nothing was built first
 
 
+@pytest.mark.reliability  # builds and runs the whole demo: a long run
 def test_a_service_that_exits_at_start_is_reported_at_once(demo_dir):
     demo = Demo(demo_dir, "--ports", "auto", env={"CYTOATLAS_REQUEST_LOG": "bogus"})
     try:
@@ -94,6 +95,7 @@ def test_a_service_that_exits_at_start_is_reported_at_once(demo_dir):
     assert "must be json or off" in demo.text()  # the service's own error, shown as it happened
 
 
+@pytest.mark.reliability  # builds and runs the whole demo: a long run
 def test_one_service_dies_the_others_keep_serving_enter_restarts_it_and_ctrl_c_stops_all(demo_dir):
     demo = Demo(demo_dir, "--ports", "auto")
     try:

@@ -173,11 +173,11 @@ def _snapshot(root: pathlib.Path) -> dict[str, bytes]:
 def test_same_seed_is_byte_identical_other_seed_differs(generated, tmp_path):
     out, _, _ = generated
     demo_data.generate(tmp_path / "again", scale=SCALE, seed=0)
-    demo_data.generate(tmp_path / "other", scale=SCALE, seed=1)
+    demo_data.generate(tmp_path / "other", scale=SCALE, seed=1, domains=["perturbation"])  # one domain shows it
     first, again, other = _snapshot(out), _snapshot(tmp_path / "again"), _snapshot(tmp_path / "other")
     assert again.keys() == first.keys()
     assert [k for k in first if first[k] != again[k]] == []
-    assert other.keys() == first.keys()
+    assert other.keys() <= first.keys()
     path = "results/parse10m/parse10m_pseudobulk_activity.csv"
     assert other[path] != first[path]
 
@@ -223,18 +223,23 @@ def test_keys_checks_and_signature_types(db, domain, spec):
     assert _one(db, f"SELECT count(*) FROM {t} WHERE {nulls}") == 0, "NULL key"
     dupes = f"SELECT count(*) FROM (SELECT {keys} FROM {t} GROUP BY ALL HAVING count(*) > 1)"
     assert _one(db, dupes) == 0, "duplicate key"
+    checks = []  # (what, predicate of a bad row): counted in one scan of the table
     for col in spec.columns:
         if col.expression is not None:  # computed by the builder, not in the source
             continue
         c = f'"{col.name}"'
         if not col.nullable and not col.fallback:
-            assert _one(db, f"SELECT count(*) FROM {t} WHERE {c} IS NULL") == 0, col.name
+            checks.append((f"{col.name} NULL", f"{c} IS NULL"))
         if col.type == "DOUBLE":
-            assert _one(db, f"SELECT count(*) FROM {t} WHERE NOT isfinite({c}::DOUBLE)") == 0, col.name
+            checks.append((f"{col.name} not finite", f"NOT isfinite({c}::DOUBLE)"))
         if col.check == PROBABILITY:
-            assert _one(db, f"SELECT count(*) FROM {t} WHERE {c} < 0 OR {c} > 1") == 0, col.name
+            checks.append((f"{col.name} not a probability", f"{c} < 0 OR {c} > 1"))
         if col.check == NON_NEGATIVE:
-            assert _one(db, f"SELECT count(*) FROM {t} WHERE {c} < 0") == 0, col.name
+            checks.append((f"{col.name} negative", f"{c} < 0"))
+    if checks:
+        counts = db.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {p})" for _, p in checks)
+                            + f" FROM {t}").fetchone()
+        assert {what: n for (what, _), n in zip(checks, counts) if n} == {}
     if "signature_type" in spec.column_names:
         allowed = set(spec.signature_types) if domain == "atlas" else {"CytoSig", "SecAct"}
         if spec.name in LOWERCASE_TYPES:

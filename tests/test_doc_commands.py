@@ -63,6 +63,7 @@ def report(failures: list[dict]) -> str:
 
 
 @pytest.mark.timeout(1500)
+@pytest.mark.reliability  # a live demo stack and every documented command: a long run
 def test_every_command_block_and_demo_command_runs_as_written(results):
     ran = [r for r in results["results"] if "skipped" not in r]
     failures = [r for r in ran if r.get("code") != 0]
@@ -78,6 +79,7 @@ def test_every_command_block_and_demo_command_runs_as_written(results):
         assert not any("missing" in r for r in skipped), skipped  # CI installs every tool
 
 
+@pytest.mark.reliability  # a live demo stack and every documented command: a long run
 def test_the_readme_python_example_prints_a_dataframe(results):
     [python] = [r for r in results["results"] if r["where"].startswith("README.md") and "Router" in r.get("command", "")]
     assert "activity_diff" in python["stdout"] and "Ruxolitinib" in python["stdout"]

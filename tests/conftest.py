@@ -7,6 +7,7 @@ exercise the entry point, and this process can open the same files read-only for
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pathlib
 import re
@@ -83,7 +84,11 @@ def demo_files(tmp_path_factory) -> tuple[pathlib.Path, dict[str, pathlib.Path]]
         fcntl.flock(lock, fcntl.LOCK_EX)
         built = {d: root / "built" / SPECS[d].file_name for d in DOMAINS}
         if not (root / "done").exists():
-            demo_data.generate(root / "source", scale=TEST_SCALE, seed=0)
+            lines: list[str] = []
+            written = demo_data.generate(root / "source", scale=TEST_SCALE, seed=0, log=lines.append)
+            # what the generator wrote and logged, for tests/test_demo_data.py
+            (root / "written.json").write_text(json.dumps({d: [str(p) for p in files] for d, files in written.items()}))
+            (root / "log.txt").write_text("\n".join(lines))
             built = engine.build_all(root / "source", root / "built")
             (root / "done").touch()
     return root / "source", built

@@ -200,17 +200,19 @@ def test_each_domain_builds_and_reopens_read_only(tmp_path, domain, request):
     assert leftovers(path.parent) == []
     con = duckdb.connect(str(path), read_only=True)
     try:
+        catalog: dict[str, list[tuple]] = {}
+        for table_name, *column in con.execute(
+                "SELECT table_name, column_name, data_type, comment, is_nullable FROM duckdb_columns() "
+                "ORDER BY table_name, column_index").fetchall():
+            catalog.setdefault(table_name, []).append(tuple(column))
+        table_comments = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
         for table in spec.tables:
-            columns = con.execute(
-                "SELECT column_name, data_type, comment, is_nullable FROM duckdb_columns() "
-                "WHERE table_name = ? ORDER BY column_index", [table.name]).fetchall()
+            columns = catalog[table.name]
             assert [(c, t) for c, t, _, _ in columns] == [(c.name, c.type) for c in table.columns]
             for (name, _, comment, nullable), col in zip(columns, table.columns):
                 assert (comment or "") == col.description
                 assert nullable == (col.nullable and name not in table.key)
-            (comment,) = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = ?",
-                                     [table.name]).fetchone()
-            assert comment == table.description
+            assert table_comments[table.name] == table.description
             keys = ", ".join(f'"{k}"' for k in table.key)
             stored = con.execute(f'SELECT {keys} FROM "{table.name}"').fetchall()
             assert stored == sorted(stored), f"{table.name} is not stored in key order"
@@ -689,6 +691,7 @@ def test_partial_rebuild_refuses_a_published_file_of_another_schema_version(pert
 # --- build_all -----------------------------------------------------------------------------------
 
 
+@pytest.mark.reliability  # two builds of all three domains: a long run
 def test_build_all_builds_in_parallel_and_reports_every_failure(tmp_path):
     source = tmp_path / "src"
     for domain in DOMAINS:

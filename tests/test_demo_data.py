@@ -19,6 +19,7 @@ from cytoatlas.domains import DOMAINS
 from builders.demo_data import names
 from builders.demo_data._scale import Scale
 from cytoatlas.domains.spec import NON_NEGATIVE, PROBABILITY, TableSpec
+from tests.conftest import TEST_SCALE
 
 SCALE = demo_data.MIN_SCALE
 SOURCE_SPECS = [(d, t) for d, spec in DOMAINS.items() for t in spec.tables if t.source]
@@ -30,11 +31,15 @@ Q_ROUNDED = {"inflammation_celltype_correlations", "inflammation_differential"}
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> tuple[pathlib.Path, dict[str, list[pathlib.Path]], list[str]]:
-    out = tmp_path_factory.mktemp("demo")
-    lines: list[str] = []
-    written = demo_data.generate(out, scale=SCALE, seed=0, log=lines.append)
-    return out, written, lines
+def generated(source_dir, tmp_path_factory) -> tuple[pathlib.Path, dict[str, list[pathlib.Path]], list[str]]:
+    """The demo sources at the test scale: the session's (conftest), with what it wrote and logged."""
+    record = source_dir.parent / "written.json"
+    if SCALE != TEST_SCALE or not record.exists():  # another scale, or sources made beforehand
+        out = tmp_path_factory.mktemp("demo")
+        lines: list[str] = []
+        return out, demo_data.generate(out, scale=SCALE, seed=0, log=lines.append), lines
+    written = {d: [pathlib.Path(p) for p in files] for d, files in json.loads(record.read_text()).items()}
+    return source_dir, written, (source_dir.parent / "log.txt").read_text().splitlines()
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +175,7 @@ def _snapshot(root: pathlib.Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.reliability  # two more generations of the demo data: a long run
 def test_same_seed_is_byte_identical_other_seed_differs(generated, tmp_path):
     out, _, _ = generated
     demo_data.generate(tmp_path / "again", scale=SCALE, seed=0)

@@ -34,7 +34,7 @@ TEXT_AGGREGATES = (pb.AGGREGATE_FUNCTION_COUNT, pb.AGGREGATE_FUNCTION_COUNT_DIST
                    pb.AGGREGATE_FUNCTION_MAX)  # the others need a numeric column
 NUMERIC = ("DOUBLE", "BIGINT", "INTEGER")
 # `make test` runs a quick sample; `make test-reliability` sets 2000 (>= 2,000 queries per run).
-EXAMPLES = int(os.environ.get("CYTOATLAS_DIFFERENTIAL_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("CYTOATLAS_DIFFERENTIAL_EXAMPLES", "100"))
 
 
 def q(name):

@@ -119,6 +119,7 @@ def test_a_bad_publish_never_replaces_a_good_file(built, tmp_path, start_service
     assert "keeps serving build" in service.log.read_text()
 
 
+@pytest.mark.reliability  # seconds of load through a service's death: a long run
 def test_killing_one_service_leaves_the_others_serving(built, start_service):
     services = {d: start_service(d, built[d]) for d in ("atlas", "perturbation", "spatial")}
     with Router({d: s.address for d, s in services.items()}, timeout=10) as router:

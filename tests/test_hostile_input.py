@@ -263,7 +263,7 @@ def test_replayed_and_foreign_page_tokens(channels, targets):
 EXAMPLES = int(os.environ.get("CYTOATLAS_HOSTILE_EXAMPLES", "150"))
 # Hostile requests per typed RPC: `make test` sends an even spread of at most this many (the empty
 # request and garbage bytes always); `make test-reliability` sets 0 = every one generated.
-PER_RPC = int(os.environ.get("CYTOATLAS_HOSTILE_PER_RPC", "10"))
+PER_RPC = int(os.environ.get("CYTOATLAS_HOSTILE_PER_RPC", "6"))
 texts = st.text(max_size=40) | st.sampled_from(INJECTIONS)
 values = st.one_of(st.builds(pb.Value, string_value=texts), st.builds(pb.Value, int_value=st.integers(-(2 ** 63), 2 ** 63 - 1)),
                    st.builds(pb.Value, double_value=st.floats(allow_nan=True)), st.builds(pb.Value, bool_value=st.booleans()),

@@ -182,6 +182,7 @@ def run_rebuilds(variants, tmp_path, start_service, rebuilds: int, threads: int)
           f"old files still open after the load: {len(still_open)}")
 
 
+@pytest.mark.reliability  # a rebuild under sustained load: a long run
 def test_rebuild_once_under_load(variants, tmp_path, start_service):
     run_rebuilds(variants, tmp_path, start_service, rebuilds=1, threads=3)
 

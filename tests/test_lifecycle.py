@@ -385,6 +385,7 @@ def legacy(built, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.reliability  # a split of the whole legacy file into three builds: a long run (split is covered below too)
 def test_split_writes_the_three_domain_files_and_never_changes_the_legacy_file(built, legacy, tmp_path):
     before = sha256(legacy)
     out = cytoatlas("split", legacy, "--output", tmp_path / "split")
@@ -424,6 +425,7 @@ def test_split_can_put_unassigned_tables_into_a_domain(built, tmp_path):
             (7,)]
 
 
+@pytest.mark.reliability  # several splits of the whole legacy file: a long run
 def test_split_refuses_an_incomplete_or_bad_legacy_file_and_writes_nothing(built, legacy, tmp_path):
     partial = tmp_path / "partial.duckdb"
     make_legacy(built, partial, skip=("tahoe_activity", "spatial_coordinates"))

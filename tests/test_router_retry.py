@@ -30,6 +30,7 @@ def refusals(port: int) -> float:
                if s.name == "cytoatlas_requests_total" and s.labels.get("code") == "RESOURCE_EXHAUSTED")
 
 
+@pytest.mark.reliability  # seconds of 32-thread load on a busy service: a long run
 def test_32_threads_on_one_router_ride_out_a_busy_service_at_default_settings(built, start_service, local):
     # Default settings: 8 queries at once (then RESOURCE_EXHAUSTED + RetryInfo 1 s), 16 workers
     # (then gRPC's own RESOURCE_EXHAUSTED without a hint).

@@ -171,6 +171,15 @@ Typed domain RPCs (protos/TYPED_RPCS.md lists them all):
       {a} cytoatlas.atlas.v1.AtlasService/QuerySingleCellActivity
   {grpcurl} -plaintext -d '{{"cytokine": "IL6"}}' {p} cytoatlas.perturbation.v1.PerturbationService/ListParse10mActivity   # NOT_FOUND: did you mean 'IL-6'?
 
+The atlas pages (CIMA, Inflammation, scAtlas, validation, cross-atlas, gene) and name resolution:
+
+  {grpcurl} -plaintext -d '{{"signature": "TNF", "top_n": 3}}' {a} cytoatlas.atlas.v1.AtlasService/GetTargetProfile   # TNF is TNFA
+  {grpcurl} -plaintext -d '{{"category": "age", "page_size": 3}}' {a} cytoatlas.atlas.v1.CimaService/ListCimaCorrelations
+  {grpcurl} -plaintext {a} cytoatlas.atlas.v1.InflammationService/GetInflammationSummary
+  {grpcurl} -plaintext -d '{{"organ": "Lung", "limit": 3}}' {a} cytoatlas.atlas.v1.ScAtlasService/ListScAtlasOrganTopSignatures
+  {grpcurl} -plaintext -d '{{"atlas": "cima"}}' {a} cytoatlas.atlas.v1.ValidationService/GetValidationSummary
+  {grpcurl} -plaintext -d '{{"signature": "ifng"}}' {a} cytoatlas.atlas.v1.GeneService/GetGeneOverview
+
 {env}  {cli} status
   {cli} tables
   {cli} describe tahoe_drug_effect

@@ -65,6 +65,13 @@ def normalised_key(sql: str) -> str:
     return rf"regexp_replace(lower({sql}), '[^\p{{L}}\p{{N}}]+', '', 'g')"
 
 
+def search_key(text: str) -> str:
+    """The search key of a query, as `normalised_key` makes the terms' (letters and digits are
+    Unicode categories L and N in both): computed here so the ranking statement gets it as a
+    constant (tests/test_search.py checks the two agree on every term of the demo index)."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
 def entity_type_of(signature_type_sql: str) -> str:
     """SQL: the entity type of a signature, from its signature type."""
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in SIGNATURE_ENTITY_TYPES.items())
@@ -113,15 +120,29 @@ def _sql_text(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-def _families_values() -> str:
-    return ", ".join(f"({_sql_text(p)}, {_sql_text(s)}, {_sql_text(t)})" for p, s, t in FAMILIES)
+def _families_sql(base: str) -> str:
+    """SELECT entity_type, name, term, term_kind: the spelled-out and short forms of the terms of
+    `base` (a CTE) that a family pattern matches. One SELECT per pattern, so each regular
+    expression is a constant DuckDB compiles once (a pattern read from a table is compiled per
+    row: 45 s instead of 1 s on the atlas's 47,000 terms)."""
+    types = ", ".join(f"'{t}'" for t in FAMILY_TYPES)
+    parts = []
+    for pattern, spelled, short in FAMILIES:
+        match = f"FROM {base} WHERE entity_type IN ({types}) AND regexp_full_match(term, {_sql_text(pattern)}, 'i')"
+        parts.append(f"SELECT entity_type, name, trim(regexp_replace(lower(term), {_sql_text(pattern)}, "
+                     f"{_sql_text(spelled)}, 'i')) AS term, 'spelled_out' AS term_kind {match}")
+        if short is not None:
+            parts.append(f"SELECT entity_type, name, regexp_replace(upper(term), {_sql_text(pattern)}, "
+                         f"{_sql_text(short)}, 'i'), 'short_form' {match}")
+    return "\n                UNION ALL ".join(parts)
 
 
-def _types_values() -> str:
-    return ", ".join(f"('{name}', {rank}, {_sql_text(label)})"
+def _types_values(labels: bool = True) -> str:
+    return ", ".join(f"('{name}', {rank}" + (f", {_sql_text(label)})" if labels else ")")
                      for rank, (name, (label, _)) in enumerate(ENTITY_TYPES.items(), start=1))
 
 
+ALIAS_SEPARATOR = " | "  # between the aliases of an entity in <domain>_search_entities.aliases
 # Which spelling of an entity a term is; a term with several kinds keeps the first.
 TERM_KINDS = ("name", "alias", "hgnc_symbol", "cytosig_name", "signature", "treatment", "label", "filename",
               "accession", "short_form", "spelled_out")
@@ -133,7 +154,7 @@ def _kind_rank(sql: str) -> str:
 
 def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql: str,
                   depends_on: tuple[str, ...]) -> tuple[TableSpec, ...]:
-    """The domain's three index tables.
+    """The domain's three index tables, in build order (mentions, terms, entities).
 
     mentions_sql: SELECT entity_type, name, context, source_table, n_rows (one row per entity,
       context and table; duplicates are summed).
@@ -166,14 +187,55 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
         ),
         key=("entity_type", "name", "context", "source_table"),
     )
+    terms_spec = TableSpec(
+        name=terms,
+        description="Search index: every spelling that finds an entity (name, aliases, spelled-out families), "
+                    "sorted by its normalised key.",
+        derived_sql=f"""
+            WITH e AS (SELECT entity_type, name FROM ({entities_sql}) WHERE name IS NOT NULL AND name <> ''
+                       UNION SELECT entity_type, name FROM {mentions}),
+            base AS (SELECT entity_type, name, name AS term, 'name' AS term_kind FROM e
+                     UNION ALL
+                     SELECT a.entity_type, a.name, a.term, a.term_kind FROM ({aliases_sql}) AS a
+                     JOIN e USING (entity_type, name) WHERE a.term IS NOT NULL AND trim(a.term) <> ''),
+            generated AS ({_families_sql("base")}),
+            every AS (SELECT * FROM base UNION ALL SELECT * FROM generated),
+            types(entity_type, type_rank) AS (VALUES {_types_values(labels=False)}),
+            terms AS (SELECT {normalised_key('term')} AS term_key, entity_type, name, term, lower(term) AS term_lower,
+                             arg_min(term_kind, {_kind_rank('term_kind')}) AS term_kind,
+                             bool_or(term_kind = 'name') AS is_name
+                      FROM every WHERE {normalised_key('term')} <> '' GROUP BY ALL)
+            SELECT terms.*, t.type_rank,
+                   CAST(row_number() OVER (PARTITION BY entity_type, name ORDER BY term) AS INTEGER) AS term_order
+            FROM terms JOIN types t USING (entity_type)
+        """,
+        depends_on=(*depends_on, mentions),
+        columns=(
+            key_text("term_key", "The term in lower case with every character but letters and digits removed "
+                                 "('IL-6' -> 'il6'): what matches and prefix scans compare."),
+            key_text("entity_type", "The entity's type."),
+            key_text("name", "The entity's name."),
+            key_text("term", "The spelling, as written (the name, an alias, a spelled-out family name)."),
+            key_text("term_lower", "lower(term): the case-insensitive match."),
+            key_text("term_kind", "name, alias, hgnc_symbol, cytosig_name, signature, treatment, label, filename, "
+                                  "accession, short_form or spelled_out."),
+            Column("is_name", "BOOLEAN", "The term is the entity's name.", nullable=False),
+            integer("type_rank", "The entity type's rank (as in the entities table): ranking needs no join.",
+                    nullable=False),
+            integer("term_order", "The term's place among its entity's terms, by term: a stable tie-break.",
+                    nullable=False),
+        ),
+        key=("term_key", "entity_type", "name", "term"),
+    )
     entities_spec = TableSpec(
         name=entities,
         description="Search index: one row per entity (type, name, description, where it occurs).",
         derived_sql=f"""
             WITH e AS ({entities_sql}),
             types(entity_type, type_rank, type_label) AS (VALUES {_types_values()}),
-            all_names AS (SELECT entity_type, name FROM e WHERE name IS NOT NULL AND name <> ''
-                          UNION SELECT entity_type, name FROM {mentions}),
+            all_names AS (SELECT entity_type, name,
+                                 string_agg(term, '{ALIAS_SEPARATOR}' ORDER BY term) FILTER (WHERE NOT is_name) AS aliases
+                          FROM {terms} GROUP BY ALL),
             described AS (SELECT entity_type, name, min(description) AS description,
                                  min(signature_type) AS signature_type FROM e GROUP BY ALL),
             counted AS (SELECT entity_type, name, sum(n_rows) AS n_rows,
@@ -185,11 +247,12 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                    coalesce(d.description, t.type_label || CASE WHEN c.contexts <> '' THEN ' (' || c.contexts || ')' ELSE '' END)
                        AS description, d.signature_type,
                    coalesce(c.n_rows, 0) AS n_rows, coalesce(c.n_contexts, 0) AS n_contexts,
-                   coalesce(c.contexts, '') AS contexts, coalesce(c.tables, '') AS tables
+                   coalesce(c.contexts, '') AS contexts, coalesce(c.tables, '') AS tables,
+                   coalesce(n.aliases, '') AS aliases
             FROM all_names n JOIN types t USING (entity_type)
             LEFT JOIN described d USING (entity_type, name) LEFT JOIN counted c USING (entity_type, name)
         """,
-        depends_on=(*depends_on, mentions),
+        depends_on=(*depends_on, mentions, terms),
         columns=(
             key_text("entity_type", "Entity type."),
             key_text("name", "The entity's name, as the data tables write it."),
@@ -202,48 +265,9 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
             count("n_contexts", "Atlases, datasets or technologies it occurs in.", nullable=False),
             Column("contexts", "VARCHAR", "Those contexts, ', '-joined in order.", nullable=False),
             Column("tables", "VARCHAR", "The tables it occurs in, ', '-joined in order.", nullable=False),
+            Column("aliases", "VARCHAR", f"Its other terms (search terms), {ALIAS_SEPARATOR!r}-joined in order.",
+                   nullable=False),
         ),
         key=("entity_type", "name"),
     )
-    family_types = ", ".join(f"'{t}'" for t in FAMILY_TYPES)
-    terms_spec = TableSpec(
-        name=terms,
-        description="Search index: every spelling that finds an entity (name, aliases, spelled-out families), "
-                    "sorted by its normalised key.",
-        derived_sql=f"""
-            WITH e AS (SELECT entity_type, name FROM {entities}),
-            base AS (SELECT entity_type, name, name AS term, 'name' AS term_kind FROM e
-                     UNION ALL
-                     SELECT a.entity_type, a.name, a.term, a.term_kind FROM ({aliases_sql}) AS a
-                     JOIN e USING (entity_type, name) WHERE a.term IS NOT NULL AND trim(a.term) <> ''),
-            families(pattern, spelled, short) AS (VALUES {_families_values()}),
-            generated AS (
-                SELECT b.entity_type, b.name, trim(regexp_replace(lower(b.term), f.pattern, f.spelled, 'i')) AS term,
-                       'spelled_out' AS term_kind
-                FROM base b JOIN families f ON regexp_full_match(b.term, f.pattern, 'i')
-                WHERE b.entity_type IN ({family_types})
-                UNION ALL
-                SELECT b.entity_type, b.name, regexp_replace(upper(b.term), f.pattern, f.short, 'i'), 'short_form'
-                FROM base b JOIN families f ON regexp_full_match(b.term, f.pattern, 'i')
-                WHERE b.entity_type IN ({family_types}) AND f.short IS NOT NULL),
-            every AS (SELECT * FROM base UNION ALL SELECT * FROM generated)
-            SELECT {normalised_key('term')} AS term_key, entity_type, name, term, lower(term) AS term_lower,
-                   arg_min(term_kind, {_kind_rank('term_kind')}) AS term_kind, bool_or(term_kind = 'name') AS is_name
-            FROM every WHERE {normalised_key('term')} <> ''
-            GROUP BY ALL
-        """,
-        depends_on=(*depends_on, entities),
-        columns=(
-            key_text("term_key", "The term in lower case with every character but letters and digits removed "
-                                 "('IL-6' -> 'il6'): what matches and prefix scans compare."),
-            key_text("entity_type", "The entity's type."),
-            key_text("name", "The entity's name."),
-            key_text("term", "The spelling, as written (the name, an alias, a spelled-out family name)."),
-            key_text("term_lower", "lower(term): the case-insensitive match."),
-            key_text("term_kind", "name, alias, hgnc_symbol, cytosig_name, signature, treatment, label, filename, "
-                                  "accession, short_form or spelled_out."),
-            Column("is_name", "BOOLEAN", "The term is the entity's name.", nullable=False),
-        ),
-        key=("term_key", "entity_type", "name", "term"),
-    )
-    return mentions_spec, entities_spec, terms_spec
+    return mentions_spec, terms_spec, entities_spec

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from cytoatlas.domains.search_index import ENTITY_TYPES, table_names
+from cytoatlas.domains.search_index import ALIAS_SEPARATOR, ENTITY_TYPES, search_key, table_names
 from cytoatlas.requests import to_filters
 from cytoatlas.search.v1 import search_service_pb2 as pb
 from cytoatlas.search.v1 import search_service_pb2_grpc as pb_grpc
@@ -31,68 +31,79 @@ MAX_QUERY_CHARS = 200
 SEARCH_DEFAULT_PAGE, SEARCH_MAX_PAGE = 20, 100  # the real API's default and maximum
 AUTOCOMPLETE_DEFAULT, AUTOCOMPLETE_MAX = 10, 20  # the real API's default and maximum
 SIMILARITY = 0.85  # the least Jaro-Winkler similarity of a typo-tolerant match
+# How a term matched, by tier (the ranking statement's 1..7).
+MATCH_RULES = ("exact", "case", "normalised", "prefix", "contains", "similar", "similar_prefix")
 _KEY = r"regexp_replace(lower({}), '[^\p{{L}}\p{{N}}]+', '', 'g')"  # = search_index.normalised_key
 
 # One row per entity: its best term's score. Tiers (score, a non-name term's in brackets):
 # exact 100 (95), case-insensitive 90 (85), normalised key 80 (75), prefix 60-70 (-1),
-# contains 40-50 (-1), similar 10 + 20 x Jaro-Winkler (-1): a key within max(1, len/4)
-# Damerau-Levenshtein edits of the query's (or of the query's length of a longer key: a typo in a
-# prefix) with similarity >= SIMILARITY. The cheap tests run first (CASE evaluates lazily).
+# contains 40-50 (-1), similar 10 + 20 x Jaro-Winkler (-1): a key of about the query key's length
+# (within max(1, len/4) characters) that starts with the same character, within max(1, len/4)
+# Damerau-Levenshtein edits and with similarity >= SIMILARITY; similar_prefix 10 + 15 x
+# Jaro-Winkler (-1): the same test on the first len(query) characters of a longer key that starts
+# with the query key's first two characters (a typo further into a name: "tumour necro"). Only
+# those rows reach the scoring (a filter the scan applies to the key column alone). Per entity the
+# best term wins (score, then a name before an alias, then the term); the entity type's rank and
+# the name break ties between entities; only the page's entities are joined for their details.
 SEARCH_SQL = f"""
-WITH q AS (SELECT $query AS raw, lower($query) AS low, {_KEY.format('$query')} AS k, $entity_type AS kind),
-p AS (SELECT *, length(k) AS n, greatest(1, length(k) // 4) AS edits FROM q),
-scored AS (
-  SELECT t.entity_type, t.name, t.term, t.term_kind, t.is_name,
-    CASE WHEN t.term = p.raw THEN 'exact' WHEN t.term_lower = p.low THEN 'case'
-         WHEN t.term_key = p.k THEN 'normalised' WHEN starts_with(t.term_key, p.k) THEN 'prefix'
-         WHEN contains(t.term_key, p.k) THEN 'contains' ELSE 'similar' END AS match_rule,
-    CASE WHEN t.term = p.raw THEN 100.0 WHEN t.term_lower = p.low THEN 90.0 WHEN t.term_key = p.k THEN 80.0
-         WHEN starts_with(t.term_key, p.k) THEN 60 + 10.0 * p.n / length(t.term_key)
-         WHEN contains(t.term_key, p.k) THEN 40 + 10.0 * p.n / length(t.term_key)
-         ELSE 10 + 20 * greatest(jaro_winkler_similarity(t.term_key, p.k),
-                                 jaro_winkler_similarity(left(t.term_key, p.n), p.k)) END
-      - CASE WHEN t.is_name THEN 0 WHEN t.term_lower = p.low OR t.term_key = p.k THEN 5 ELSE 1 END AS score
-  FROM {{terms}} AS t, p
-  WHERE (p.kind = '' OR t.entity_type = p.kind)
-    AND (contains(t.term_key, p.k)
-         OR CASE WHEN abs(length(t.term_key) - p.n) <= p.edits
-                      AND jaro_winkler_similarity(t.term_key, p.k) >= {SIMILARITY}
-                 THEN damerau_levenshtein(t.term_key, p.k) <= p.edits ELSE false END
-         OR CASE WHEN length(t.term_key) > p.n AND jaro_winkler_similarity(left(t.term_key, p.n), p.k) >= {SIMILARITY}
-                 THEN damerau_levenshtein(left(t.term_key, p.n), p.k) <= p.edits ELSE false END)
+WITH matched AS (
+  SELECT entity_type, name, term, term_kind, is_name, type_rank, term_order, tier,
+    CASE tier WHEN 1 THEN 100.0 WHEN 2 THEN 90.0 WHEN 3 THEN 80.0 WHEN 4 THEN 60 + 10.0 * $n / length(term_key)
+              WHEN 5 THEN 40 + 10.0 * $n / length(term_key) WHEN 6 THEN 10 + 20 * jaro_winkler_similarity(term_key, $k)
+              ELSE 10 + 15 * jaro_winkler_similarity(left(term_key, $n), $k) END
+      - CASE WHEN is_name THEN 0 WHEN tier <= 3 THEN 5 ELSE 1 END AS score
+  FROM (SELECT *,
+          CASE WHEN term = $query THEN 1 WHEN term_lower = $low THEN 2 WHEN term_key = $k THEN 3
+               WHEN starts_with(term_key, $k) THEN 4 WHEN contains(term_key, $k) THEN 5
+               WHEN abs(length(term_key) - $n) <= $edits AND jaro_winkler_similarity(term_key, $k) >= {SIMILARITY}
+                    AND damerau_levenshtein(term_key, $k) <= $edits THEN 6
+               WHEN length(term_key) > $n AND starts_with(term_key, $first2)
+                    AND jaro_winkler_similarity(left(term_key, $n), $k) >= {SIMILARITY}
+                    AND damerau_levenshtein(left(term_key, $n), $k) <= $edits THEN 7 END AS tier
+        FROM {{terms}}
+        WHERE ($entity_type = '' OR entity_type = $entity_type)
+          AND (contains(term_key, $k) OR starts_with(term_key, $first2)
+               OR (starts_with(term_key, $first) AND abs(length(term_key) - $n) <= $edits)))
+  WHERE tier IS NOT NULL
 ),
-best AS (SELECT * FROM scored
-         QUALIFY row_number() OVER (PARTITION BY entity_type, name ORDER BY score DESC, is_name DESC, term) = 1),
-ranked AS (SELECT e.*, b.term AS matched_term, b.term_kind, b.match_rule, round(b.score, 6)::DOUBLE AS score,
-                  count(*) OVER () AS total_size
-           FROM best AS b JOIN {{entities}} AS e USING (entity_type, name)
-           ORDER BY score DESC, e.type_rank, e.name LIMIT $limit OFFSET $offset)
-SELECT r.entity_id, r.name, r.entity_type, r.description, r.signature_type, r.score, r.matched_term, r.term_kind,
-       r.match_rule, r.contexts, r.n_rows, r.tables, r.total_size,
-       (SELECT list(a.term ORDER BY a.term) FROM {{terms}} AS a
-        WHERE a.entity_type = r.entity_type AND a.name = r.name AND NOT a.is_name) AS aliases
-FROM ranked AS r ORDER BY r.score DESC, r.type_rank, r.name
+best AS (
+  SELECT entity_type, name, min(type_rank) AS type_rank, round(max(score), 6)::DOUBLE AS score,
+         arg_max({{'term': term, 'term_kind': term_kind, 'tier': tier}},
+                 {{'score': score, 'is_name': is_name, 'order': -term_order}}) AS hit
+  FROM matched GROUP BY entity_type, name
+),
+page AS (SELECT *, count(*) OVER () AS total_size FROM best ORDER BY score DESC, type_rank, name
+         LIMIT $limit OFFSET $offset)
+SELECT e.entity_id, e.name, e.entity_type, e.description, e.signature_type, p.score, p.hit.term AS matched_term,
+       p.hit.term_kind AS term_kind, {list(MATCH_RULES)}[p.hit.tier] AS match_rule, e.contexts, e.n_rows,
+       e.tables, e.aliases, p.total_size
+FROM page AS p JOIN {{entities}} AS e ON e.entity_type = p.entity_type AND e.name = p.name
+ORDER BY p.score DESC, p.type_rank, p.name
 """
 
-# One suggestion per entity whose key starts with the prefix's key (a range of the sorted key).
-AUTOCOMPLETE_SQL = f"""
-WITH q AS (SELECT $prefix AS raw, {_KEY.format('$prefix')} AS k, $entity_type AS kind),
-scored AS (
-  SELECT t.entity_type, t.name, t.term, t.is_name,
-    CASE WHEN t.term_key = q.k THEN 80.0 ELSE 60 + 10.0 * length(q.k) / length(t.term_key) END
-      - CASE WHEN t.is_name THEN 0 WHEN t.term_key = q.k THEN 5 ELSE 1 END AS score,
-    CASE WHEN starts_with(t.term_lower, lower(q.raw))
-         THEN '<b>' || substr(t.term, 1, length(q.raw)) || '</b>' || substr(t.term, length(q.raw) + 1)
-         ELSE t.term END AS highlight
-  FROM {{terms}} AS t, q
-  WHERE t.term_key >= q.k AND starts_with(t.term_key, q.k) AND (q.kind = '' OR t.entity_type = q.kind)
+# One suggestion per entity whose key starts with the prefix's key (a range of the sorted key):
+# the whole key typed 80 (an alias 75), else 60 + 10 x the share of the key typed (an alias 1
+# lower); per entity its best term (score, then the shorter term, then the term); then by score,
+# the shorter term, the type's rank and the name.
+AUTOCOMPLETE_SQL = """
+WITH matched AS (
+  SELECT entity_type, name, term, term_order, type_rank,
+    CASE WHEN term_key = $k THEN 80.0 ELSE 60 + 10.0 * $n / length(term_key) END
+      - CASE WHEN is_name THEN 0 WHEN term_key = $k THEN 5 ELSE 1 END AS score
+  FROM {terms}
+  WHERE term_key >= $k AND starts_with(term_key, $k) AND ($entity_type = '' OR entity_type = $entity_type)
 ),
-best AS (SELECT * FROM scored
-         QUALIFY row_number() OVER (PARTITION BY entity_type, name ORDER BY score DESC, length(term), term) = 1)
-SELECT e.name AS text, e.entity_type, e.entity_id, b.term AS matched_term, b.highlight,
-       round(b.score, 6)::DOUBLE AS score
-FROM best AS b JOIN {{entities}} AS e USING (entity_type, name)
-ORDER BY b.score DESC, length(b.term), e.type_rank, e.name LIMIT $limit
+best AS (
+  SELECT entity_type, name, min(type_rank) AS type_rank, round(max(score), 6)::DOUBLE AS score,
+         arg_max(term, {'score': score, 'shorter': -length(term), 'order': -term_order}) AS term
+  FROM matched GROUP BY entity_type, name
+),
+page AS (SELECT * FROM best ORDER BY score DESC, length(term), type_rank, name LIMIT $limit)
+SELECT p.name AS text, p.entity_type, p.entity_type || ':' || p.name AS entity_id, p.term AS matched_term,
+       CASE WHEN starts_with(lower(p.term), $low)
+            THEN '<b>' || substr(p.term, 1, length($prefix)) || '</b>' || substr(p.term, length($prefix) + 1)
+            ELSE p.term END AS highlight, p.score
+FROM page AS p ORDER BY p.score DESC, length(p.term), p.type_rank, p.name
 """
 
 
@@ -179,7 +190,8 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
             [("query", "=", query), ("entity_type", "=", kind)]))
         offset = paging.decode(request.page_token, shape, db.manifest.build_id,
                                self.settings.token_secret) if request.page_token else 0
-        rows = self._fixed(SEARCH_SQL, context, query=query, entity_type=kind, limit=size + 1, offset=offset)
+        rows = self._fixed(SEARCH_SQL, context, query, query=query, low=query.lower(), entity_type=kind,
+                           limit=size + 1, offset=offset)
         token = ""
         if len(rows) > size:
             rows = rows[:size]
@@ -187,7 +199,7 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
         results = [pb.SearchResult(
             entity_id=r["entity_id"], name=r["name"], entity_type=r["entity_type"], description=r["description"] or "",
             signature_type=r["signature_type"], score=r["score"], matched_term=r["matched_term"],
-            term_kind=r["term_kind"], match_rule=r["match_rule"], aliases=r["aliases"] or [],
+            term_kind=r["term_kind"], match_rule=r["match_rule"], aliases=_split(r["aliases"], ALIAS_SEPARATOR),
             contexts=_split(r["contexts"]), n_rows=r["n_rows"], tables=_split(r["tables"]), domain=self.domain)
             for r in rows]
         total = rows[0]["total_size"] if rows else 0
@@ -203,18 +215,24 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
         if not 0 <= request.limit <= AUTOCOMPLETE_MAX:
             raise invalid(Reason.INVALID_REQUEST, f"limit must be 0 (default {AUTOCOMPLETE_DEFAULT}) to "
                           f"{AUTOCOMPLETE_MAX}, got {request.limit}", "limit")
-        rows = self._fixed(AUTOCOMPLETE_SQL, context, prefix=prefix, entity_type=kind,
+        rows = self._fixed(AUTOCOMPLETE_SQL, context, prefix, prefix=prefix, low=prefix.lower(), entity_type=kind,
                            limit=request.limit or AUTOCOMPLETE_DEFAULT)
         return pb.AutocompleteResponse(prefix=request.prefix, domain=self.domain,
                                        suggestions=[pb.Suggestion(**r, domain=self.domain) for r in rows])
 
-    def _fixed(self, template: str, context, **params) -> list[dict]:
-        """Run one of the fixed statements on the index tables the catalog holds."""
+    def _fixed(self, template: str, context, text: str, **params) -> list[dict]:
+        """Run one of the fixed statements on the index tables the catalog holds, with the search
+        key of `text` (and its length, allowed edits, first characters) bound as constants: a
+        constant filter is applied by the scan to the key column alone."""
         db = self.q._database()
+        k = search_key(text)
         sql = template
         for role, name in (("{terms}", self.index.terms), ("{entities}", self.index.entities)):
             sql = sql.replace(role, compiler.table_ref(self.q.table(db, name)))
-        compiled = compiler.CompiledQuery(sql, params, 0, 0, compiler.ARROW)
+        used = {name: value for name, value in dict(
+            k=k, n=len(k), edits=max(1, len(k) // 4), first=k[:1], first2=k[:2], **params).items()
+                if f"${name}" in sql}
+        compiled = compiler.CompiledQuery(sql, used, 0, 0, compiler.ARROW)
         return self.q._run(db, compiled, context).to_pylist()
 
     # -- the index's figures: through the compiler --------------------------------------------
@@ -426,8 +444,8 @@ def _label(row: dict, column: str | None) -> str:
     return "" if column is None or row[column] is None else str(row[column])
 
 
-def _split(joined: str | None) -> list[str]:
-    return [part for part in (joined or "").split(", ") if part]
+def _split(joined: str | None, separator: str = ", ") -> list[str]:
+    return [part for part in (joined or "").split(separator) if part]
 
 
 def search_service(index: SearchIndex) -> TypedService:

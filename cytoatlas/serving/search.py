@@ -11,6 +11,7 @@ like every typed RPC (cytoatlas/serving/typed_rpc.py).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import grpc
@@ -23,7 +24,7 @@ from cytoatlas.serving import compiler, paging
 from cytoatlas.serving.errors import Reason, ServiceError, invalid
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
-    DEFAULT_SIGNATURE_TYPE, TypedService, TypedServicer, _note_resolution, top_n,
+    DEFAULT_SIGNATURE_TYPE, TypedService, TypedServicer, note_resolution, top_n,
 )
 from cytoatlas.table.v1 import table_service_pb2 as table_pb
 
@@ -184,7 +185,7 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
             raise invalid(Reason.INVALID_REQUEST, f"page_size must be 0 (default {SEARCH_DEFAULT_PAGE}) or "
                           f"positive, got {request.page_size}", "page_size")
         size = min(request.page_size or SEARCH_DEFAULT_PAGE, SEARCH_MAX_PAGE)
-        db = self.q._database()
+        db = self.q.served()
         # The page token binds to the query and the type filter (and the build), like Query's.
         shape = table_pb.QueryRequest(table=self.index.terms, filters=to_filters(
             [("query", "=", query), ("entity_type", "=", kind)]))
@@ -203,8 +204,6 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
             contexts=_split(r["contexts"]), n_rows=r["n_rows"], tables=_split(r["tables"]), domain=self.domain)
             for r in rows]
         total = rows[0]["total_size"] if rows else 0
-        if not rows and offset:  # a later page past the end still reports the total
-            total = offset
         return pb.SearchResponse(query=request.query, entity_type=kind, results=results, total_size=total,
                                  next_page_token=token, domain=self.domain)
 
@@ -224,16 +223,16 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
         """Run one of the fixed statements on the index tables the catalog holds, with the search
         key of `text` (and its length, allowed edits, first characters) bound as constants: a
         constant filter is applied by the scan to the key column alone."""
-        db = self.q._database()
+        db = self.q.served()
         k = search_key(text)
         sql = template
         for role, name in (("{terms}", self.index.terms), ("{entities}", self.index.entities)):
             sql = sql.replace(role, compiler.table_ref(self.q.table(db, name)))
         used = {name: value for name, value in dict(
             k=k, n=len(k), edits=max(1, len(k) // 4), first=k[:1], first2=k[:2], **params).items()
-                if f"${name}" in sql}
+                if re.search(rf"\${name}\b", sql)}  # DuckDB refuses a named parameter the statement lacks
         compiled = compiler.CompiledQuery(sql, used, 0, 0, compiler.ARROW)
-        return self.q._run(db, compiled, context).to_pylist()
+        return self.q.run(db, compiled, context).to_pylist()
 
     # -- the index's figures: through the compiler --------------------------------------------
 
@@ -307,7 +306,7 @@ class SearchServicer(TypedServicer, pb_grpc.SearchServiceServicer):
             self.q.check(self.index.entities, "entity_id", name, column="name", where=[("entity_type", "=", kind)])
         entity = self._entity(context, kind, found[0])
         if rule != "exact":
-            _note_resolution("entity_id", "entity_id", None, asked, entity.entity_id, rule)
+            note_resolution("entity_id", asked, entity.entity_id, rule)
         return entity
 
     def _entity(self, context, kind: str, name: str) -> _Entity:

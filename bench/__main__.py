@@ -139,7 +139,7 @@ def main() -> int:
     parser.add_argument("--serve-args", default="",
                         help="extra `cytoatlas serve` flags, e.g. '--request-log off' (always added: "
                              "--max-queries CLIENTS --max-workers CLIENTS+8, so no client is refused)")
-    parser.add_argument("--search-rounds", type=int, default=20,
+    parser.add_argument("--search-rounds", type=int, default=10,
                         help="rounds of the search section's queries (0 = leave the section out)")
     parser.add_argument("--quick", action="store_true",
                         help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1 "

@@ -78,7 +78,7 @@ def _spread(samples: list[float]) -> dict:
     return {"median": statistics.median(ordered), "p10": pick(0.1), "p90": pick(0.9), "n": len(ordered)}
 
 
-def measure(files: dict[str, pathlib.Path], rounds: int = 20, start=None) -> dict:
+def measure(files: dict[str, pathlib.Path], rounds: int = 10, start=None) -> dict:
     """Median latencies (ms) of Autocomplete and Search per domain (stub) and over the Router."""
     from bench.__main__ import start as start_server
     from cytoatlas.client import Router
@@ -170,7 +170,7 @@ def checks(results: dict) -> list[tuple[str, str, bool]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -63,4 +63,4 @@ bench-quick: setup
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) cytoatlas/table cytoatlas/atlas cytoatlas/perturbation cytoatlas/spatial
+	rm -rf $(VENV) $(DEMO_DIR) cytoatlas/table cytoatlas/atlas cytoatlas/perturbation cytoatlas/spatial cytoatlas/search

@@ -8,7 +8,8 @@ Ways of getting a query's result, all on the same DuckDB file and the same SQL (
   json        JSON over HTTP (the CytoAtlas web API's way), decoded to Python rows
 For ~12, ~10,000 and ~1,000,000 rows x 8 columns, interleaved in shuffled order and repeated;
 then 16 concurrent clients issuing point queries (rounds interleaved); then builder ingest of the
-largest CSV vs DuckDB's own CREATE TABLE AS read_csv, with peak RSS; then start -> SERVING time.
+largest CSV vs DuckDB's own CREATE TABLE AS read_csv, with peak RSS; then start -> SERVING time; then
+SearchService latency per domain on scale-1 files (bench/search.py; built once into bench/.cache).
 Prints medians, p10-p90 spread and ratios to in-process; writes the figures to bench/results/.
 """
 
@@ -31,7 +32,7 @@ import time
 import duckdb
 import grpc
 
-from bench import ingest
+from bench import ingest, search
 from bench.queries import TABLE, cases, sql_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -53,10 +54,9 @@ def prepare(scale: float, seed: int) -> tuple[pathlib.Path, pathlib.Path]:
         print(f"generating demo data at scale {scale} (cached in {source}) ...", flush=True)
         demo_data.generate(source, scale=scale, seed=seed, domains=("perturbation",))
         (source / ".complete").touch()
-    db = data / "perturbation_data.duckdb"
-    if not db.exists():
-        print("building perturbation_data.duckdb ...", flush=True)
-        engine.build_domain("perturbation", source, data)
+    # built once; a cached file the spec has since changed gets those tables rebuilt
+    db = search.ensure_built("perturbation", source, data, "perturbation_data.duckdb", engine,
+                             lambda line: print(line, flush=True))
     return source, db
 
 
@@ -139,12 +139,16 @@ def main() -> int:
     parser.add_argument("--serve-args", default="",
                         help="extra `cytoatlas serve` flags, e.g. '--request-log off' (always added: "
                              "--max-queries CLIENTS --max-workers CLIENTS+8, so no client is refused)")
+    parser.add_argument("--search-rounds", type=int, default=10,
+                        help="rounds of the search section's queries (0 = leave the section out)")
     parser.add_argument("--quick", action="store_true",
-                        help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1")
+                        help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1 "
+                             "--search-rounds 5")
     args = parser.parse_args()
     args.serve_args = f"{capacity_flags(args.clients)} {args.serve_args}".strip()
     if args.quick:
         args.repeats, args.seconds, args.rounds, args.startups, args.ingests = 5, 4.0, 1, 1, 1
+        args.search_rounds = min(args.search_rounds, 5)
         args.json_1m_repeats = 1
 
     import pyarrow.flight as flight
@@ -260,6 +264,11 @@ def main() -> int:
     print("start -> SERVING ...", flush=True)
     results["startup_seconds"] = spread(start_to_serving(db, args.startups, args.serve_args))
 
+    if args.search_rounds > 0:
+        print(f"search at scale {search.SCALE} ...", flush=True)
+        files = search.prepare(args.seed, log=lambda line: print(line, flush=True))
+        results["search"] = search.measure(files, args.search_rounds, start=start)
+
     print()
     print(report(results))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -311,6 +320,9 @@ def report(results: dict) -> str:
          speed >= 0.8),
         ("start -> SERVING < 2 s", f"{s['median']:.2f} s", s["median"] < 2.0),
     ]
+    if "search" in results:
+        lines += search.report(results["search"])
+        checks += search.checks(results["search"])
     lines.append("\ntargets:")
     lines += [f"  {'MET ' if ok else 'MISS'}  {text:70} {value}" for text, value, ok in checks]
     return "\n".join(lines)

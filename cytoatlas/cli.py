@@ -153,6 +153,25 @@ def cmd_target(args) -> int:
     return 1 if profile.errors else 0
 
 
+def cmd_search(args) -> int:
+    import json
+
+    from cytoatlas.formatting import write_table
+
+    with _router(args) as router:
+        found = router.search(args.term, args.type, args.limit)
+    if args.format == "json":  # the contract: {"results": [{"name", "type", "domain", ...}, ...], ...}
+        json.dump(found.to_dict(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(f"{len(found.results)} of {sum(found.totals.values())} matches for {args.term!r}"
+              + (f" ({args.type})" if args.type else "") + ", best first:")
+        write_table(found.to_table(), "table")
+    for domain, error in found.errors.items():
+        _stderr(f"warning: {domain}: {error}")
+    return 1 if found.errors else 0
+
+
 def _attach_dash_values(argv: list[str]) -> list[str]:
     """`--order-by -activity_diff` as `--order-by=-activity_diff`: argparse reads a value that
     starts with '-' as an option of its own ("expected one argument")."""
@@ -221,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signature-type", default="", help="CytoSig (default), SecAct or LinCytoSig (atlas)")
     p.add_argument("--top", type=int, default=5, help="hits per list (default 5, at most 100)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p = client_parser("search", "find cytokines, proteins, genes, cell types, drugs, tissues, ... in every domain",
+                      cmd_search)
+    p.add_argument("term", help="a name, alias, spelled-out name or part of one, e.g. IL6, 'interleukin 6', Imatinib")
+    p.add_argument("--type", help="only this entity type: cytokine, protein, gene, cell_type, disease, organ, "
+                   "tissue, drug, cell_line, dataset, ...")
+    p.add_argument("--limit", type=int, default=20, help="results (default 20)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
     lifecycle_cli.add_parsers(sub)  # verify, export, restore, split, diff
     return parser
 

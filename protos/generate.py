@@ -14,7 +14,7 @@ from grpc_tools import protoc
 
 PROTOS = pathlib.Path(__file__).resolve().parent
 ROOT = PROTOS.parent
-PACKAGES = ("table", "atlas", "perturbation", "spatial")
+PACKAGES = ("table", "atlas", "perturbation", "spatial", "search")
 
 
 def main() -> int:

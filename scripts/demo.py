@@ -187,6 +187,7 @@ The atlas pages (CIMA, Inflammation, scAtlas, validation, cross-atlas, gene) and
   {cli} query spatial_activity --group-by tissue --aggregate avg:mean_activity --aggregate count --where signature=IFNG
   {cli} query activity --where atlas=CIMA --where signature=IL6 --columns cell_type,median,n --format csv
   {cli} target IFNG --top 3
+  {cli} search "interlukin 6" --limit 5
 
 Service processes: {pids}. Stop one (kill PID) to watch its domain fail while the other two
 keep serving; press Enter here to start it again. Ctrl-C stops the three services.

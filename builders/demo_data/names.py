@@ -419,16 +419,17 @@ DRUG_CLASS_EFFECTS = {
     "kinase_inhibitor": {"EGF": -1, "VEGFA": -1, "FGF2": -1, "TGFB1": -1, "HGF": -1},
 }
 
+# In priority order; Imatinib is fifth so the smallest demo (five drugs) holds it (`cytoatlas search Imatinib`).
 _DRUGS = """
 Dexamethasone:glucocorticoid
 Trametinib:kinase_inhibitor
 Bortezomib:proteasome_inhibitor
 Ruxolitinib:jak_inhibitor;kinase_inhibitor
-Vorinostat:hdac_inhibitor
+Imatinib:kinase_inhibitor
 Cisplatin:dna_damage
 Rapamycin:mtor_inhibitor
 Lenalidomide:
-Imatinib:kinase_inhibitor
+Vorinostat:hdac_inhibitor
 BAY-11-7082:nfkb_inhibitor
 Tofacitinib:jak_inhibitor;kinase_inhibitor
 Doxorubicin:dna_damage

@@ -256,6 +256,24 @@ class Router:
         return target_profile(self._channels, self.addresses, signature, signature_type, top_n,
                               timeout=self.timeout, retry=self._retry)
 
+    def search(self, term: str, entity_type: str | None = None, limit: int = 20):
+        """The `limit` entities (cytokines, proteins, genes, cell types, diseases, organs, tissues,
+        drugs, ...) best matching `term`, over the three services asked in parallel and merged by
+        score (then type, name, domain). `.results` are SearchResult messages naming their domain;
+        a domain that failed is in `.errors`. entity_type: only that type (e.g. "drug")."""
+        from cytoatlas.client.search import search
+
+        return search(self._channels, self.addresses, term, entity_type, limit, timeout=self.timeout,
+                      retry=self._retry)
+
+    def autocomplete(self, prefix: str, entity_type: str | None = None, limit: int = 10):
+        """Up to `limit` (at most 20) completions of `prefix` over the three services, best and
+        shortest first; one per entity, naming the domains that hold it (`.suggestions`)."""
+        from cytoatlas.client.search import autocomplete
+
+        return autocomplete(self._channels, self.addresses, prefix, entity_type, limit, timeout=self.timeout,
+                            retry=self._retry)
+
     # -- operations --------------------------------------------------------------------------
 
     def database_info(self, domain: str) -> pb.DatabaseInfo:

@@ -1,5 +1,6 @@
 """Perturbation domain: parse_10M cytokine stimulation and Tahoe-100M drug response (DOMAIN.md §2)."""
 
+from cytoatlas.domains.search_index import entity_type_of, search_tables
 from cytoatlas.domains.signature_aliases import alias_table
 from cytoatlas.domains.spec import (
     DomainSpec, TableSpec, count, integer, key_text, pvalue, qvalue, real, signature,
@@ -8,6 +9,62 @@ from cytoatlas.domains.spec import (
 
 P = "results/parse10m/"
 T = "results/tahoe/"
+
+# The search index (cytoatlas/domains/search_index.py): signatures (cytokine = CytoSig, protein =
+# SecAct), the parse_10M stimulation cytokines, cell types, Tahoe drugs, drug classes, cell lines
+# with their cancer types and tissues, pathways, and the two datasets. Contexts are the datasets
+# (parse_10M, Tahoe). A stimulation whose CytoSig signature parse10m_cytokine_metadata names is
+# that signature's cytokine entity (IL-6 -> cytokine:IL6, the treatment name an alias), so a
+# cytokine is one entity whatever the table calls it; an unmapped one (CCL2) is named as treated.
+_SIG = entity_type_of("signature_type")
+_STIMULATION = "coalesce(m.signature, x.cytokine)"
+SEARCH_MENTIONS_SQL = f"""
+    SELECT {_SIG} AS entity_type, signature AS name, 'parse_10M' AS context,
+           'parse10m_treatment_effect' AS source_table, count(*) AS n_rows
+    FROM parse10m_treatment_effect GROUP BY ALL
+    UNION ALL SELECT {_SIG}, signature, 'Tahoe', 'tahoe_drug_effect', count(*) FROM tahoe_drug_effect GROUP BY ALL
+    UNION ALL SELECT 'cytokine', {_STIMULATION}, 'parse_10M', 'parse10m_activity', count(*)
+    FROM parse10m_activity x LEFT JOIN parse10m_cytokine_metadata m USING (cytokine)
+    WHERE x.cytokine <> 'PBS' AND x.signature_type = 'CytoSig' GROUP BY ALL
+    UNION ALL SELECT 'cell_type', cell_type, 'parse_10M', 'parse10m_treatment_effect', count(*)
+    FROM parse10m_treatment_effect GROUP BY ALL
+    UNION ALL SELECT 'drug', drug, 'Tahoe', 'tahoe_drug_effect', count(*) FROM tahoe_drug_effect
+    WHERE drug <> 'DMSO_TF' GROUP BY ALL
+    UNION ALL SELECT 'drug_class', unnest(string_split(drug_category, ';')), 'Tahoe', 'tahoe_drug_sensitivity', 1
+    FROM (SELECT DISTINCT drug, drug_category FROM tahoe_drug_sensitivity WHERE drug <> 'DMSO_TF')
+    UNION ALL SELECT 'cell_line', cell_line, 'Tahoe', 'tahoe_drug_effect', count(*) FROM tahoe_drug_effect GROUP BY ALL
+    UNION ALL SELECT 'cell_line', cell_line, 'Tahoe', 'tahoe_cell_line_metadata', 1 FROM tahoe_cell_line_metadata
+    UNION ALL SELECT 'cancer_type', cancer_type, 'Tahoe', 'tahoe_cell_line_metadata', count(*)
+    FROM tahoe_cell_line_metadata GROUP BY ALL
+    UNION ALL SELECT 'tissue', tissue, 'Tahoe', 'tahoe_cell_line_metadata', count(*) FROM tahoe_cell_line_metadata GROUP BY ALL
+    UNION ALL SELECT 'pathway', pathway, 'Tahoe', 'tahoe_pathway_activation', count(*)
+    FROM tahoe_pathway_activation GROUP BY ALL
+    UNION ALL SELECT 'dataset', 'parse_10M', 'parse_10M', 'parse10m_treatment_effect', count(*) FROM parse10m_treatment_effect
+    UNION ALL SELECT 'dataset', 'Tahoe', 'Tahoe', 'tahoe_drug_effect', count(*) FROM tahoe_drug_effect
+"""
+SEARCH_ENTITIES_SQL = f"""
+    SELECT DISTINCT {_SIG} AS entity_type, signature AS name, NULL AS description, signature_type
+    FROM parse10m_treatment_effect
+    UNION ALL SELECT 'cytokine', coalesce(signature, cytokine),
+        CASE WHEN signature IS NULL THEN 'parse_10M stimulation cytokine' ELSE 'CytoSig cytokine signature; parse_10M '
+             || 'stimulation ' || cytokine END || ' (' || concat_ws(', ', family, subfamily) || ')', NULL
+    FROM parse10m_cytokine_metadata
+    UNION ALL SELECT DISTINCT 'drug', drug, 'Tahoe-100M drug (' || replace(drug_category, ';', ', ') || ')', NULL
+    FROM tahoe_drug_sensitivity WHERE drug <> 'DMSO_TF'
+    UNION ALL SELECT 'cell_line', cell_line, 'Tahoe-100M cell line: ' || cancer_type || ' (' || tissue || ')', NULL
+    FROM tahoe_cell_line_metadata
+    UNION ALL SELECT * FROM (VALUES
+        ('dataset', 'parse_10M', 'parse_10M: cytokine stimulation of PBMCs (12 donors x 90 cytokines + PBS)', NULL),
+        ('dataset', 'Tahoe', 'Tahoe-100M: drug response of cancer cell lines', NULL))
+"""
+# Other spellings: the alias table, a stimulation's treatment name, the datasets' full names.
+SEARCH_ALIASES_SQL = f"""
+    SELECT {_SIG} AS entity_type, signature AS name, alias AS term, kind AS term_kind FROM perturbation_signature_aliases
+    UNION ALL SELECT 'cytokine', signature, cytokine, 'treatment' FROM parse10m_cytokine_metadata
+    WHERE signature IS NOT NULL
+    UNION ALL SELECT * FROM (VALUES ('dataset', 'parse_10M', 'parse10M', 'alias'),
+                                    ('dataset', 'Tahoe', 'Tahoe-100M', 'alias'))
+"""
 
 DOMAIN = DomainSpec(
     name="perturbation",
@@ -223,5 +280,9 @@ DOMAIN = DomainSpec(
             key=("cell_line",),
         ),
         alias_table("perturbation"),  # signature-name aliases, as in every domain's file
+        *search_tables("perturbation", SEARCH_MENTIONS_SQL, SEARCH_ENTITIES_SQL, SEARCH_ALIASES_SQL,
+                       depends_on=("parse10m_treatment_effect", "parse10m_activity", "parse10m_cytokine_metadata",
+                                   "tahoe_drug_effect", "tahoe_drug_sensitivity", "tahoe_cell_line_metadata",
+                                   "tahoe_pathway_activation", "perturbation_signature_aliases")),
     ),
 )

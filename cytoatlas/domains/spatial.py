@@ -1,5 +1,6 @@
 """Spatial domain: SpatialCorpus-110M tissue, neighborhood and technology tables (DOMAIN.md §3)."""
 
+from cytoatlas.domains.search_index import entity_type_of, search_tables
 from cytoatlas.domains.signature_aliases import alias_table
 from cytoatlas.domains.spec import (
     Column, DomainSpec, NON_NEGATIVE, PROBABILITY, TableSpec, count, integer, key_text, pvalue,
@@ -7,6 +8,44 @@ from cytoatlas.domains.spec import (
 )
 
 S = "results/spatial/"
+
+# The search index (cytoatlas/domains/search_index.py): signatures (cytokine = CytoSig, protein =
+# SecAct), tissues, technologies, datasets (the file name and accession as aliases), the cell types
+# of the neighbourhood and coordinate tables, and the niches (neighbourhood labels). Contexts are
+# the technologies (a signature occurs in every one of the 251 datasets: listing those would say
+# nothing); a dataset's context is its technology.
+_SIG = entity_type_of("signature_type")
+_TECHNOLOGY = "LEFT JOIN (SELECT dataset_id, technology FROM spatial_dataset_metadata) d"
+SEARCH_MENTIONS_SQL = f"""
+    SELECT {_SIG} AS entity_type, signature AS name, technology AS context, 'spatial_activity' AS source_table,
+           count(*) AS n_rows
+    FROM spatial_activity GROUP BY ALL
+    UNION ALL SELECT {_SIG}, signature, '', 'spatial_tissue_summary', count(*) FROM spatial_tissue_summary GROUP BY ALL
+    UNION ALL SELECT 'tissue', tissue, technology, 'spatial_dataset_metadata', count(*)
+    FROM spatial_dataset_metadata GROUP BY ALL
+    UNION ALL SELECT 'tissue', tissue, '', 'spatial_tissue_summary', count(*) FROM spatial_tissue_summary GROUP BY ALL
+    UNION ALL SELECT 'technology', technology, technology, 'spatial_dataset_metadata', count(*)
+    FROM spatial_dataset_metadata GROUP BY ALL
+    UNION ALL SELECT 'dataset', dataset_id, technology, 'spatial_dataset_metadata', 1 FROM spatial_dataset_metadata
+    UNION ALL SELECT 'cell_type', n.cell_type, coalesce(d.technology, ''), 'spatial_neighborhood', count(*)
+    FROM spatial_neighborhood n {_TECHNOLOGY} ON d.dataset_id = n.file GROUP BY ALL
+    UNION ALL SELECT 'cell_type', c.cell_type, coalesce(d.technology, ''), 'spatial_coordinates', count(*)
+    FROM spatial_coordinates c {_TECHNOLOGY} USING (dataset_id) WHERE c.cell_type IS NOT NULL GROUP BY ALL
+    UNION ALL SELECT 'niche', n.neighborhood, coalesce(d.technology, ''), 'spatial_neighborhood', count(*)
+    FROM spatial_neighborhood n {_TECHNOLOGY} ON d.dataset_id = n.file WHERE n.neighborhood IS NOT NULL GROUP BY ALL
+"""
+SEARCH_ENTITIES_SQL = f"""
+    SELECT DISTINCT {_SIG} AS entity_type, signature AS name, NULL AS description, signature_type
+    FROM spatial_tissue_summary
+    UNION ALL SELECT 'dataset', dataset_id, concat_ws(' ', technology, tissue, 'dataset') || ' ('
+        || concat_ws(', ', species, 'tier ' || tier, source, accession) || ')', NULL FROM spatial_dataset_metadata
+"""
+# Other spellings: the alias table; a dataset's file name and accession.
+SEARCH_ALIASES_SQL = f"""
+    SELECT {_SIG} AS entity_type, signature AS name, alias AS term, kind AS term_kind FROM spatial_signature_aliases
+    UNION ALL SELECT 'dataset', dataset_id, filename, 'filename' FROM spatial_dataset_metadata
+    UNION ALL SELECT 'dataset', dataset_id, accession, 'accession' FROM spatial_dataset_metadata
+"""
 
 DOMAIN = DomainSpec(
     name="spatial",
@@ -145,5 +184,8 @@ DOMAIN = DomainSpec(
             key=("dataset_id", "signature_type", "signature", "cell_id"),
         ),
         alias_table("spatial"),  # signature-name aliases, as in every domain's file
+        *search_tables("spatial", SEARCH_MENTIONS_SQL, SEARCH_ENTITIES_SQL, SEARCH_ALIASES_SQL,
+                       depends_on=("spatial_activity", "spatial_tissue_summary", "spatial_dataset_metadata",
+                                   "spatial_neighborhood", "spatial_coordinates", "spatial_signature_aliases")),
     ),
 )

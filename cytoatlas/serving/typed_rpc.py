@@ -70,6 +70,12 @@ def _note_resolution(field: str, column: str, kind: str | None, asked: str, reso
         notes.append((field, column, kind, asked, resolved, rule))
 
 
+def note_resolution(field: str, asked: str, resolved: str, rule: str) -> None:
+    """Report in the call's trailers that request field `field` named `resolved` as `asked`
+    (rule case or alias), for a name resolved outside `TypedQueries.check` (SearchService's ids)."""
+    _note_resolution(field, field, None, asked, resolved, rule)
+
+
 def _signature_type_of(where) -> str | None:
     kinds = {item[2] for item in where or () if isinstance(item, (tuple, list)) and len(item) == 3
              and item[0] == "signature_type" and item[1] in ("=", "==")}
@@ -418,6 +424,15 @@ class TypedQueries:
         return self._messages(db, compiled, context, shape, message)
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def served(self) -> Database:
+        """The built file this call reads (the call's lease: the same build throughout)."""
+        return self._database()
+
+    def run(self, db: Database, compiled: compiler.CompiledQuery, context) -> pa.Table:
+        """Run a statement the serving core compiled itself (SearchService's fixed ranking
+        statements) under the same cursor, cancel, deadline and timeout as every query."""
+        return self._run(db, compiled, context)
 
     def _offset(self, db: Database, token: str, query: pb.QueryRequest) -> int:
         if not token:

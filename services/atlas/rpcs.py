@@ -6,6 +6,7 @@ from __future__ import annotations
 from cytoatlas.atlas.v1 import atlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import atlas_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.errors import Reason, invalid
+from cytoatlas.serving.search import ActivitySource, CorrelationSource, SearchIndex, search_service
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
@@ -96,6 +97,26 @@ def single_cell_page_size(limit: int) -> int:
     return limit if limit < 0 else min(limit or SINGLE_CELL_DEFAULT_LIMIT, SINGLE_CELL_MAX_LIMIT)
 
 
+# SearchService over atlas_search_* (protos/TYPED_RPCS.md, SearchService). Activity: a signature's
+# mean activity by atlas x cell type (the three cell-type tables, as the real /search/{entity}/activity
+# reads them), a LinCytoSig signature's from `activity`, a cell type's signatures by atlas, an organ's
+# (scAtlas) and a disease's (differential vs healthy) signatures. Correlations: CIMA's, per signature.
+SEARCH = SearchIndex(
+    domain="atlas", context_kind="atlas",
+    activity=(
+        ActivitySource(("cytokine", "protein"), "atlas_celltype_activity", "signature", "mean_activity",
+                       group="atlas", context="cell_type"),
+        ActivitySource(("lincytosig",), "activity", "signature", "mean", group="atlas", context="cell_type"),
+        ActivitySource(("cell_type",), "atlas_celltype_activity", "base_cell_type", "mean_activity",
+                       group="atlas", context="signature", signature_type="request"),
+        ActivitySource(("organ",), "scatlas_organs", "organ", "mean_activity", context="signature",
+                       signature_type="request"),
+        ActivitySource(("disease",), "inflammation_differential", "disease", "activity_diff", context="signature",
+                       signature_type="request"),
+    ),
+    correlations=CorrelationSource("gene_correlations"),
+)
+
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
 SERVICES = (TypedService.of(pb, pb_grpc, "AtlasService", AtlasServicer), cima.SERVICE, inflammation.SERVICE,
-            scatlas.SERVICE, validation.SERVICE, cross_atlas.SERVICE, gene.SERVICE)
+            scatlas.SERVICE, validation.SERVICE, cross_atlas.SERVICE, gene.SERVICE, search_service(SEARCH))

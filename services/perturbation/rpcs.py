@@ -6,6 +6,7 @@ from __future__ import annotations
 from cytoatlas.perturbation.v1 import perturbation_service_pb2 as pb
 from cytoatlas.perturbation.v1 import perturbation_service_pb2_grpc as pb_grpc
 from cytoatlas.serving.compiler import Pivot
+from cytoatlas.serving.search import ActivitySource, SearchIndex, search_service
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, signature_type,
@@ -171,4 +172,24 @@ class PerturbationServicer(TypedServicer, pb_grpc.PerturbationServiceServicer):
 
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
-SERVICES = (TypedService.of(pb, pb_grpc, "PerturbationService", PerturbationServicer),)
+# SearchService over perturbation_search_* (protos/TYPED_RPCS.md, SearchService). Activity: a
+# signature's treatment effects by stimulation x cell type (an unmapped stimulation such as CCL2:
+# its effect on every signature by cell type), a drug's effects by cell line x signature, a cell
+# line's by drug, a parse_10M cell type's by stimulation. No correlations (NOT_FOUND naming atlas).
+SEARCH = SearchIndex(
+    domain="perturbation", context_kind="dataset",
+    activity=(
+        ActivitySource(("cytokine", "protein"), "parse10m_treatment_effect", "signature", "activity_diff",
+                       group="cytokine", context="cell_type"),
+        ActivitySource(("cytokine",), "parse10m_treatment_effect", "cytokine", "activity_diff",
+                       group="signature", context="cell_type", signature_type="request"),
+        ActivitySource(("drug",), "tahoe_drug_effect", "drug", "activity_diff", group="cell_line",
+                       context="signature", signature_type="request"),
+        ActivitySource(("cell_line",), "tahoe_drug_effect", "cell_line", "activity_diff", group="drug",
+                       context="signature", signature_type="request"),
+        ActivitySource(("cell_type",), "parse10m_treatment_effect", "cell_type", "activity_diff", group="cytokine",
+                       context="signature", signature_type="request"),
+    ),
+)
+
+SERVICES = (TypedService.of(pb, pb_grpc, "PerturbationService", PerturbationServicer), search_service(SEARCH))

@@ -4,6 +4,7 @@ cytoatlas.serving.typed_rpc and the query compiler do the rest (protos/TYPED_RPC
 from __future__ import annotations
 
 from cytoatlas.requests import to_filters
+from cytoatlas.serving.search import ActivitySource, SearchIndex, search_service
 from cytoatlas.serving.table_service import handle_errors
 from cytoatlas.serving.typed_rpc import (
     ProfilePart, TargetProfile, TypedService, TypedServicer, required,
@@ -50,8 +51,13 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
 
     @handle_errors
     def GetDataset(self, request, context):
-        self.q.check(CATALOG, "dataset_id", required(request, "dataset_id"))
-        [dataset], _ = self._rows(context, request, CATALOG, pb.Dataset, ("dataset_id",), size=1)
+        # As the real API: the dataset id, else the file name (visium_lung_003.h5ad); neither is
+        # NOT_FOUND with the dataset ids closest to the name.
+        asked = required(request, "dataset_id")
+        column = next((c for c in ("dataset_id", "filename") if asked in self.q.distinct(CATALOG, c)), None)
+        if column is None:
+            self.q.check(CATALOG, "dataset_id", asked)  # raises NOT_FOUND with close matches
+        [dataset], _ = self.q.page(context, request, CATALOG, pb.Dataset, [(column, "=", asked)], size=1)
         return pb.GetDatasetResponse(dataset=dataset)
 
     @handle_errors
@@ -110,4 +116,23 @@ class SpatialServicer(TypedServicer, pb_grpc.SpatialServiceServicer):
 
 
 # The typed services this domain's process serves (cytoatlas/serving/server.py registers them).
-SERVICES = (TypedService.of(pb, pb_grpc, "SpatialService", SpatialServicer),)
+# SearchService over spatial_search_* (protos/TYPED_RPCS.md, SearchService). Activity: a signature's
+# tissue summaries, a tissue's signatures, a dataset's or technology's mean activity by tissue x
+# signature, a cell type's niche activity by dataset x signature. No correlations (NOT_FOUND).
+SEARCH = SearchIndex(
+    domain="spatial", context_kind="technology",
+    activity=(
+        ActivitySource(("cytokine", "protein"), "spatial_tissue_summary", "signature", "mean_activity",
+                       group="tissue"),
+        ActivitySource(("tissue",), "spatial_tissue_summary", "tissue", "mean_activity", context="signature",
+                       signature_type="request"),
+        ActivitySource(("dataset",), "spatial_activity", "file", "mean_activity", group="tissue",
+                       context="signature", signature_type="request"),
+        ActivitySource(("technology",), "spatial_activity", "technology", "mean_activity", group="file",
+                       context="signature", signature_type="request"),
+        ActivitySource(("cell_type",), "spatial_neighborhood", "cell_type", "mean_niche_activity", group="file",
+                       context="signature", signature_type="request"),
+    ),
+)
+
+SERVICES = (TypedService.of(pb, pb_grpc, "SpatialService", SpatialServicer), search_service(SEARCH))

@@ -84,6 +84,9 @@ def test_limits_default_cap_and_offset():
     assert compile_(limit=10**12).page_size == SETTINGS.arrow_max_limit
     q = compile_query(pb.QueryRequest(table="effects", limit=3), TABLE, SETTINGS, offset=9)
     assert q.sql.endswith("LIMIT 4 OFFSET 9")
+    # An operator may set a default above the maximum (nothing refuses it): the maximum still wins.
+    odd = Settings(rows_default_limit=50, rows_max_limit=10)
+    assert compile_query(pb.QueryRequest(table="effects", format=pb.RESULT_FORMAT_ROWS), TABLE, odd).page_size == 10
 
 
 @pytest.mark.parametrize("kw, reason, field", [

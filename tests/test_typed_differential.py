@@ -321,7 +321,10 @@ def test_coordinate_activity_join_pages_match_duckdb(typed, local, data):
                   "activity FROM spatial_coordinates c JOIN spatial_coordinate_activity a USING (dataset_id, cell_id) "
                   "WHERE c.dataset_id = ? AND a.signature_type = 'CytoSig' AND a.signature = ? "
                   "ORDER BY c.dataset_id, c.cell_id, a.signature_type, a.signature", [dataset, signature])
-    request = {"dataset_id": dataset, "signature": signature}
+    folds: dict = {}
+    for s in signatures:
+        folds.setdefault(s.lower(), set()).add(s)
+    request = {"dataset_id": dataset, "signature": respell(draw, signature, folds)}
     sizes = page_sizes(draw, len(want))
     got, pages = walk(typed, "spatial", "ListCoordinateActivity", request, "coordinate_activities", sizes)
     assert_rows_equal(got, want)
@@ -334,3 +337,15 @@ def test_coordinate_activity_join_pages_match_duckdb(typed, local, data):
             call(typed, "spatial", "ListCoordinateActivity",
                  {**request, "signature": others[0], "page_size": 1, "page_token": first.next_page_token})
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_coordinate_activity_join_leaves_out_points_without_activity(typed, local):
+    """A dataset with activity under one signature type only, asked under the other: its points
+    are there, their activity is not, so the join is empty (not every point with no activity)."""
+    [(dataset, kind)] = fetch(local, "spatial", (
+        "SELECT dataset_id, t.signature_type FROM (SELECT DISTINCT dataset_id FROM spatial_coordinate_activity) "
+        "CROSS JOIN (SELECT DISTINCT signature_type FROM spatial_coordinate_activity) t "
+        "EXCEPT SELECT DISTINCT dataset_id, signature_type FROM spatial_coordinate_activity ORDER BY ALL LIMIT 1"))
+    assert fetch(local, "spatial", "SELECT count(*) FROM spatial_coordinates WHERE dataset_id = ?", [dataset])[0][0]
+    response = call(typed, "spatial", "ListCoordinateActivity", {"dataset_id": dataset, "signature_type": kind})
+    assert list(response.coordinate_activities) == [] and not response.next_page_token

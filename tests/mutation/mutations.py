@@ -209,7 +209,11 @@ MUTATIONS += [
     M("resolve-case-sensitive", T, "key = value.strip().lower()", "key = value.strip()",
       "names resolve only in their own case"),
     M("alias-ambiguous", T, "        if len(found) == 1:", "        if found:",
-      "an alias naming two signatures resolves to the first"),
+      "an alias naming two signatures resolves to the first",
+      equivalent="found has at most one name: the alias table's key is (alias_key, signature_type), so one "
+                 "type gives one row, and every signature check is scoped to one type; a gene check reads both "
+                 "types, but its CytoSig row's name is the asked symbol itself, which the case rule has "
+                 "already taken when the table holds it (and is not in `found` when it does not)"),
     M("alias-gene-by-signature", T, 'names = {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}',
       'names = {r["signature"] for r in rows}', "a gene alias resolves to the signature name"),
     M("resolved-not-applied", T, "if item.op in (pb.OP_EQ, pb.OP_IN) and any(",

@@ -12,7 +12,7 @@ DEMO_DIR ?= demo
 
 .PHONY: setup protos lint-protos test test-deploy test-reliability demo bench bench-quick clean
 # The random tests `make test-reliability` runs again with large samples.
-SAMPLED_TESTS := tests/test_hostile_input.py tests/test_differential.py
+SAMPLED_TESTS := tests/test_hostile_input.py tests/test_differential.py tests/test_typed_differential.py
 
 setup: $(STAMP) $(GENERATED)
 
@@ -50,6 +50,7 @@ test-deploy: setup
 test-reliability: setup
 	$(BIN)/python -m pytest -q -s -m reliability --timeout 3600
 	CYTOATLAS_DIFFERENTIAL_EXAMPLES=2000 CYTOATLAS_HOSTILE_EXAMPLES=1000 CYTOATLAS_HOSTILE_PER_RPC=0 \
+		CYTOATLAS_TYPED_EXAMPLES=200 \
 		$(BIN)/python -m pytest -q -s --timeout 600 $(SAMPLED_TESTS)
 
 demo: setup

@@ -22,7 +22,12 @@ import grpc
 import pytest
 
 from builders import demo_data, engine
+from google.protobuf import json_format
+
+from cytoatlas.atlas.v1 import atlas_service_pb2, atlas_service_pb2_grpc
 from cytoatlas.client import Router
+from cytoatlas.perturbation.v1 import perturbation_service_pb2, perturbation_service_pb2_grpc
+from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
 
 DOMAINS = ("atlas", "perturbation", "spatial")
@@ -150,6 +155,46 @@ def local(built) -> dict[str, duckdb.DuckDBPyConnection]:
     yield connections
     for connection in connections.values():
         connection.close()
+
+
+# The typed services of the three domains: (pb module, stub class, service name).
+TYPED_SERVICES = {
+    "atlas": (atlas_service_pb2, atlas_service_pb2_grpc.AtlasServiceStub, "AtlasService"),
+    "perturbation": (perturbation_service_pb2, perturbation_service_pb2_grpc.PerturbationServiceStub,
+                     "PerturbationService"),
+    "spatial": (spatial_service_pb2, spatial_service_pb2_grpc.SpatialServiceStub, "SpatialService"),
+}
+
+
+@pytest.fixture(scope="session")
+def typed(addresses):
+    """A stub of each domain's typed service (AtlasService, PerturbationService, SpatialService)."""
+    channels = {d: grpc.insecure_channel(a) for d, a in addresses.items()}
+    yield {d: TYPED_SERVICES[d][1](c) for d, c in channels.items()}
+    for channel in channels.values():
+        channel.close()
+
+
+def call(typed, domain: str, rpc: str, request: dict | None = None):
+    module, _, service = TYPED_SERVICES[domain]
+    method = module.DESCRIPTOR.services_by_name[service].methods_by_name[rpc]
+    message = json_format.ParseDict(request or {}, getattr(module, method.input_type.name)())
+    return getattr(typed[domain], rpc)(message, timeout=60)
+
+
+def field_value(message, name: str):
+    """The message's value for a column; None for an unset optional (a NULL in the table)."""
+    descriptor = message.DESCRIPTOR.fields_by_name[name]
+    if descriptor.has_presence and not message.HasField(name):
+        return None
+    return getattr(message, name)
+
+
+def assert_rows_equal(messages, expected: list[dict]):
+    assert len(messages) == len(expected)
+    for got, want in zip(messages, expected):
+        for column, value in want.items():
+            assert field_value(got, column) == (pytest.approx(value) if isinstance(value, float) else value), column
 
 
 @pytest.fixture

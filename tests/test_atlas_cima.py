@@ -265,6 +265,9 @@ def test_biochem_scatter_joins_activity_and_marker(cima, db):
     rest = call(cima, "GetCimaBiochemScatter", {"signature": "IL6", "feature": "ALT", "page_size": 1000,
                                                 "page_token": page.next_page_token})
     assert [p.sample for p in (*page.points, *rest.points)] == [w["sample"] for w in want]
+    # Asked as typed (il6): each side of the join filters by the name the check resolved.
+    assert_rows(call(cima, "GetCimaBiochemScatter", {"signature": "il6", "feature": "ALT", "page_size": 1000}).points,
+                want)
 
 
 def test_biochem_samples_lists_donors_markers_and_signatures(cima, db):

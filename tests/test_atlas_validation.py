@@ -18,7 +18,7 @@ from cytoatlas.atlas.v1 import validation_service_pb2_grpc as pb_grpc
 from services.atlas.validation import page_size, spearman_p
 from tests.conftest import status_details
 from tests.test_grpcurl import grpcurl
-from tests.test_typed_rpcs import field_value
+from tests.conftest import field_value
 
 SERVICE = "cytoatlas.atlas.v1.ValidationService"
 CYTOSIG = "signature_type = 'CytoSig'"

@@ -71,10 +71,12 @@ def test_group_by_with_aggregates_orders_by_groups():
     q = compile_(group_by=["cytokine"], aggregates=[
         pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT),
         pb.Aggregate(function=pb.AGGREGATE_FUNCTION_AVG, column="diff"),
-        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT_DISTINCT, column="cell_type", alias="cells")],
+        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT_DISTINCT, column="cell_type", alias="cells"),
+        pb.Aggregate(function=pb.AGGREGATE_FUNCTION_COUNT, column="n")],  # a column's count leaves its NULLs out
         order_by=[pb.OrderBy(column="avg_diff", descending=True)])
     assert q.sql.startswith('SELECT "cytokine", count(*) AS "count", avg("diff") AS "avg_diff", '
-                            'count(DISTINCT "cell_type") AS "cells" FROM served.main."effects" GROUP BY "cytokine" '
+                            'count(DISTINCT "cell_type") AS "cells", count("n") AS "count_n" FROM served.main."effects" '
+                            'GROUP BY "cytokine" '
                             'ORDER BY "avg_diff" DESC NULLS LAST, "cytokine" ASC NULLS LAST')
 
 
@@ -84,6 +86,9 @@ def test_limits_default_cap_and_offset():
     assert compile_(limit=10**12).page_size == SETTINGS.arrow_max_limit
     q = compile_query(pb.QueryRequest(table="effects", limit=3), TABLE, SETTINGS, offset=9)
     assert q.sql.endswith("LIMIT 4 OFFSET 9")
+    # An operator may set a default above the maximum (nothing refuses it): the maximum still wins.
+    odd = Settings(rows_default_limit=50, rows_max_limit=10)
+    assert compile_query(pb.QueryRequest(table="effects", format=pb.RESULT_FORMAT_ROWS), TABLE, odd).page_size == 10
 
 
 @pytest.mark.parametrize("kw, reason, field", [
@@ -95,6 +100,7 @@ def test_limits_default_cap_and_offset():
     (dict(filters=[f("diff", 99, d(1))]), "INVALID_FILTER", "filters[0].op"),
     (dict(filters=[f("diff", pb.OP_EQ)]), "INVALID_FILTER", "filters[0].values"),
     (dict(filters=[f("diff", pb.OP_BETWEEN, d(1))]), "INVALID_FILTER", "filters[0].values"),
+    (dict(filters=[f("diff", pb.OP_BETWEEN, d(1), d(2), d(3))]), "INVALID_FILTER", "filters[0].values"),
     (dict(filters=[f("diff", pb.OP_IS_NULL, d(1))]), "INVALID_FILTER", "filters[0].values"),
     (dict(filters=[f("diff", pb.OP_IN)]), "INVALID_FILTER", "filters[0].values"),
     (dict(filters=[f("n", pb.OP_EQ, s("3"))]), "INVALID_FILTER", "filters[0].values[0]"),
@@ -103,6 +109,7 @@ def test_limits_default_cap_and_offset():
     (dict(filters=[f("diff", pb.OP_EQ, d(float("nan")))]), "INVALID_FILTER", "filters[0].values[0]"),
     (dict(filters=[f("diff", pb.OP_EQ, pb.Value())]), "INVALID_FILTER", "filters[0].values[0]"),
     (dict(filters=[f("n", pb.OP_CONTAINS, i(1))]), "INVALID_FILTER", "filters[0].op"),
+    (dict(filters=[f("diff", pb.OP_STARTS_WITH, d(1))]), "INVALID_FILTER", "filters[0].op"),
     (dict(filters=[f("x; DROP TABLE effects", pb.OP_EQ, s("a"))]), "COLUMN_NOT_FOUND", "filters[0].column"),
     (dict(group_by=["cytokine"], columns=["diff"]), "INVALID_AGGREGATE", "columns[0]"),
     (dict(aggregates=[pb.Aggregate(function=pb.AGGREGATE_FUNCTION_SUM, column="cytokine")]),
@@ -123,6 +130,17 @@ def test_bad_requests_are_invalid_argument_naming_the_field(kw, reason, field):
     status = err.to_status()
     assert reason in str(status.details[0].value)
     assert field.split("[")[0] in err.message
+
+
+def test_in_takes_up_to_max_filter_values_values():
+    small = Settings(max_filter_values=3)
+    values = [s("a"), s("b"), s("c"), s("d")]
+    for op in (pb.OP_IN, pb.OP_NOT_IN):
+        request = pb.QueryRequest(table="effects", filters=[f("cytokine", op, *values[:3])])
+        assert compile_query(request, TABLE, small).params == ["a", "b", "c"]  # exactly the maximum: taken
+        with pytest.raises(ServiceError) as info:
+            compile_query(pb.QueryRequest(table="effects", filters=[f("cytokine", op, *values)]), TABLE, small)
+        assert info.value.field == "filters[0].values"
 
 
 def test_a_double_against_an_integer_column_compares_as_a_number():

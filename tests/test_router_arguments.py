@@ -3,9 +3,13 @@ arguments give the same answer as the explicit ones, numeric strings are convert
 column types discovery learnt (as the command line does), a number compares with an integer
 column, and anything else is one clear error before any call."""
 
+import math
+
 import pytest
 
-from cytoatlas.client import CytoAtlasError
+from cytoatlas.client import CytoAtlasError, Router
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.server import start_server
 
 TABLE = "tahoe_drug_effect"
 COLUMNS = ["drug", "cell_line", "signature", "activity_diff"]
@@ -91,3 +95,26 @@ def test_a_result_converts_to_pandas_as_users_expect(router, drug):
     frame = router.query(TABLE, columns=COLUMNS, where=("drug", drug), order_by="-activity_diff", limit=5).to_pandas()
     assert list(frame.columns) == COLUMNS and len(frame) == 5
     assert frame["activity_diff"].is_monotonic_decreasing
+
+
+def test_query_pages_asks_the_smaller_of_limit_and_page_size(router, local):
+    pages = list(router.query_pages(TABLE, columns=COLUMNS, limit=5, page_size=2))
+    assert [p.num_rows for p in pages] == [2, 2, 1]  # the last page asks only for what is left
+    want = local["perturbation"].sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} LIMIT 5").to_arrow_table()
+    assert [row for p in pages for row in p.to_pylist()] == want.to_pylist()
+
+
+def test_query_joins_every_page_of_an_answer_of_exactly_two_pages(built, local, addresses):
+    """A service whose default page holds half a table: query() follows the one token and
+    returns both pages, in order."""
+    table = "tahoe_cell_line_metadata"
+    want = local["perturbation"].sql(f"SELECT * FROM {table}").to_arrow_table().to_pylist()
+    assert len(want) > 2
+    server = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, request_log="off",
+                                                   arrow_default_limit=math.ceil(len(want) / 2)))
+    try:
+        with Router({**addresses, "perturbation": f"127.0.0.1:{server.port}"}) as two_pages:
+            assert len(list(two_pages.query_pages(table))) == 2
+            assert two_pages.query(table).to_pylist() == want
+    finally:
+        server.stop(0)

@@ -6,7 +6,7 @@ import pytest
 from cytoatlas.serving import paging
 from cytoatlas.serving.compiler import compile_query
 from cytoatlas.serving.config import Settings
-from cytoatlas.serving.database import ColumnInfo, TableInfo
+from cytoatlas.serving.database import ColumnInfo, TableInfo, arrow_reader
 from cytoatlas.serving.errors import ServiceError
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
@@ -299,6 +299,11 @@ def test_each_operator_keeps_exactly_the_rows_on_its_side_of_the_boundary(filter
                 "(3, 2.0, 'il6'), (4, 3.0, 'TNF'), (5, NULL, NULL), (6, 4.0, 'xIL6')) AS v(k, x, t)")
     compiled = compile_query(pb.QueryRequest(table="b", columns=["k"], filters=[filter_]), BOUNDARY, SETTINGS)
     assert [k for (k,) in con.execute(compiled.sql, compiled.params).fetchall()] == keys
+    # the service's way of running it (database.arrow_reader: DuckDB's _submit) and the public
+    # relation path it falls back to agree with that
+    served = arrow_reader(con.cursor(), compiled.sql, compiled.params, 2).read_all()
+    public = con.cursor().sql(compiled.sql, params=compiled.params).to_arrow_reader(2).read_all()
+    assert served.column("k").to_pylist() == public.column("k").to_pylist() == keys
 
 
 def test_every_operator_has_a_boundary_case():

@@ -15,7 +15,7 @@ import pyarrow as pa
 from cytoatlas import wire
 from cytoatlas.serving import compiler, encoding, limits, paging
 from cytoatlas.serving.config import Settings
-from cytoatlas.serving.database import Database, TableInfo
+from cytoatlas.serving.database import Database, TableInfo, arrow_reader
 from cytoatlas.serving.errors import Reason, ServiceError, table_not_found
 from cytoatlas.serving.typed_rpc import name_resolutions, resolution_metadata
 from cytoatlas.table.v1 import table_service_pb2 as pb
@@ -125,7 +125,7 @@ def open_page(db: Database, request: pb.QueryRequest, settings: Settings, domain
     `context` is the gRPC context, or what Flight offers in its place (add_callback, time_remaining)."""
     query = compile_request(db, request, settings, domain)
     with limits.query_cursor(db, context, settings.query_timeout_seconds, request.table) as cursor:
-        reader = cursor.sql(query.sql, params=query.params).to_arrow_reader(settings.batch_rows)
+        reader = arrow_reader(cursor, query.sql, query.params, settings.batch_rows)
         yield QueryPage(db, request, settings, query, reader)
 
 
@@ -176,6 +176,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
         self.domain = domain
         self.settings = settings
         self._database = database
+        self.flight_port = 0  # set by server.start_server once the Flight endpoint listens
 
     def table(self, db: Database, name: str, field: str) -> TableInfo:
         return find_table(db, name, field, self.settings, self.domain)
@@ -183,7 +184,8 @@ class TableServicer(pb_grpc.TableServiceServicer):
     @handle_errors
     def ListTables(self, request, context):
         db = self._database()
-        return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)])
+        return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)],
+                                     flight_port=self.flight_port)
 
     @handle_errors
     def GetTable(self, request, context):

@@ -358,3 +358,95 @@ def test_parse_request():
     assert serving_flight.parse_request(request.SerializeToString(), "ticket") == request
     with pytest.raises(ServiceError, match="names no table"):
         serving_flight.parse_request(pb.QueryRequest(limit=3).SerializeToString(), "ticket")
+
+
+# -- the Router reads through it ---------------------------------------------------------------
+
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+from cytoatlas.client import Router  # noqa: E402
+from cytoatlas.client.errors import CytoAtlasError  # noqa: E402
+
+ROUTER_QUERIES = [  # (table, query() keyword arguments): pages, order, filters, groups, limits
+    ("tahoe_dose_response", {"order_by": "-activity"}),
+    (TABLE, {"where": [("signature_type", "=", "CytoSig"), ("activity_diff", ">", 0.0)],
+             "columns": ["drug", "cell_line", "signature", "activity_diff"], "limit": 2500}),
+    (TABLE, {"group_by": "drug", "aggregates": {"n": "count", "mean": ("avg", "activity_diff")},
+             "order_by": "drug"}),
+    ("spatial_activity", {"where": "signature_type = SecAct", "limit": 7}),
+    ("activity", {"where": {"signature_type": "CytoSig"}}),
+]
+
+
+@pytest.mark.parametrize("table, kwargs", ROUTER_QUERIES, ids=[f"{t}-{i}" for i, (t, _) in enumerate(ROUTER_QUERIES)])
+def test_the_router_reads_through_flight_what_it_reads_over_grpc(addresses, table, kwargs):
+    with Router(addresses) as through_flight, Router(addresses, flight=False) as over_grpc:
+        got = through_flight.query(table, **kwargs)
+        assert set(through_flight._flight) == set(DOMAINS)  # every service said its Flight port
+        assert not over_grpc._flight
+        expected = over_grpc.query(table, **kwargs)
+    assert got.num_rows > 0 and got.equals(expected)
+
+
+def test_the_router_pages_through_flight_as_over_grpc(addresses, local):
+    with Router(addresses) as through_flight, Router(addresses, flight=False) as over_grpc:
+        pages = list(through_flight.query_pages("tahoe_dose_response", order_by="-activity", page_size=997))
+        expected = list(over_grpc.query_pages("tahoe_dose_response", order_by="-activity", page_size=997))
+    [(total,)] = local["perturbation"].sql("SELECT count(*) FROM tahoe_dose_response").fetchall()
+    assert len(pages) == len(expected) == -(-total // 997) > 2
+    assert all(p.equals(e) for p, e in zip(pages, expected))
+
+
+@pytest.mark.parametrize("kwargs, reason", [
+    ({"columns": ["nope"]}, "COLUMN_NOT_FOUND"), ({"group_by": "drug", "columns": ["cell_line"]}, "INVALID_AGGREGATE"),
+    ({"order_by": "nope"}, "COLUMN_NOT_FOUND")])
+def test_a_bad_query_fails_the_same_through_flight(addresses, kwargs, reason):
+    errors = []
+    for flight_on in (True, False):
+        with Router(addresses, flight=flight_on) as router, pytest.raises(CytoAtlasError) as failed:
+            router.query(TABLE, **kwargs)
+        errors.append((type(failed.value), str(failed.value), failed.value.code, failed.value.reason))
+    assert errors[0] == errors[1] and errors[0][3] == reason
+
+
+def test_the_router_brings_the_token_and_tls_to_flight_and_waits_out_refusals(guarded, pki):  # noqa: F811
+    # the token service admits one query at a time with a queue of one: 8 threads are refused
+    # often, and the Router waits out each refusal (RetryInfo) through Flight as over gRPC
+    port = metrics_port(guarded.token)
+    before = scrape(port)
+    with Router({"perturbation": guarded.token.address}, token="s3cret") as router:
+        tables = list(ThreadPoolExecutor(8).map(lambda _: router.query(TABLE, limit=3000), range(32)))
+        assert "perturbation" in router._flight
+    after = scrape(port)
+    assert all(t.num_rows == 3000 for t in tables)
+    key = ("cytoatlas_requests_total", (("code", "RESOURCE_EXHAUSTED"), ("rpc", "DoGet")))
+    assert after.get(key, 0) - before.get(key, 0) > 0  # refusals happened, and were waited out
+    cert, key_file = pki["client"]
+    with Router({"spatial": guarded.tls.address}, tls_ca=pki["ca"], tls_cert=cert, tls_key=key_file) as router:
+        assert router.query("spatial_tissue_summary").num_rows > 0
+        assert router._flight["spatial"].location.startswith("grpc+tls://")
+
+
+def test_a_flight_port_the_router_cannot_reach_is_read_over_grpc(built, local):
+    running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
+                                                    reload_poll_seconds=0))
+    try:
+        with Router({"perturbation": f"127.0.0.1:{running.port}"}) as router:
+            router.discover()
+            assert "perturbation" in router._flight
+            running.flight.stop(0)  # its port now refuses connections, as behind a gRPC-only proxy
+            running.flight = None
+            table = router.query("tahoe_dose_response")
+            assert "perturbation" not in router._flight  # remembered: gRPC from now on
+    finally:
+        running.stop()
+    assert table.num_rows == local["perturbation"].sql("SELECT count(*) FROM tahoe_dose_response").fetchall()[0][0]
+
+
+def test_flight_off_by_argument_or_environment(addresses, monkeypatch):
+    monkeypatch.setenv("CYTOATLAS_CLIENT_FLIGHT", "0")
+    with Router(addresses) as router:
+        assert router.query(TABLE, limit=3).num_rows == 3 and not router._flight
+    monkeypatch.delenv("CYTOATLAS_CLIENT_FLIGHT")
+    with Router(addresses) as router, Router(addresses, flight=False) as off:
+        assert router.query(TABLE, limit=3).equals(off.query(TABLE, limit=3)) and not off._flight

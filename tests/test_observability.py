@@ -32,10 +32,11 @@ def scrape(port: int) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_counters_move_with_queries_and_errors(observed):
+@pytest.mark.parametrize("flight,rpc", [(True, "DoGet"), (False, "Query")], ids=["router-flight", "router-grpc"])
+def test_counters_move_with_queries_and_errors(observed, flight, rpc):
     service, port = observed
     before = scrape(port)
-    with Router({"spatial": service.address}) as router:
+    with Router({"spatial": service.address}, flight=flight) as router:
         pages = list(router.query_pages(TABLE, page_size=7))
         build_id = router.database_info("spatial").build_id
     with grpc.insecure_channel(service.address) as channel, pytest.raises(grpc.RpcError) as missing:
@@ -49,13 +50,13 @@ def test_counters_move_with_queries_and_errors(observed):
 
     rows = sum(p.num_rows for p in pages)
     assert rows > 7 and len(pages) >= 2
-    assert moved("cytoatlas_requests_total", rpc="Query", code="OK") == len(pages)
+    assert moved("cytoatlas_requests_total", rpc=rpc, code="OK") == len(pages)
     assert moved("cytoatlas_requests_total", rpc="GetTable", code="NOT_FOUND") == 1
     assert moved("cytoatlas_rows_served_total", table=TABLE) == rows
     assert moved("cytoatlas_bytes_served_total", table=TABLE) > 0
-    assert moved("cytoatlas_request_duration_seconds_count", rpc="Query") == len(pages)
-    assert moved("cytoatlas_request_duration_seconds_sum", rpc="Query") > 0
-    assert after[("cytoatlas_requests_in_flight", (("rpc", "Query"),))] == 0
+    assert moved("cytoatlas_request_duration_seconds_count", rpc=rpc) == len(pages)
+    assert moved("cytoatlas_request_duration_seconds_sum", rpc=rpc) > 0
+    assert after[("cytoatlas_requests_in_flight", (("rpc", rpc),))] == 0
     [(labels, value)] = [(dict(k[1]), v) for k, v in after.items() if k[0] == "cytoatlas_database_info"]
     assert (labels["domain"], labels["build_id"], value) == ("spatial", build_id, 1)
 

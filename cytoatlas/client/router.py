@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
+from cytoatlas.client.flight_reader import FlightCallError, FlightReader, flight_host
 from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
 from cytoatlas.client.targets import channel_target
 from cytoatlas.client.transport import Transport
@@ -79,7 +80,8 @@ class Router:
     def __init__(self, addresses: Mapping[str, str] | None = None, *, timeout: float | None = 300.0,
                  channel_options: Sequence[tuple[str, object]] = (), tls_ca: str | None = None,
                  tls_cert: str | None = None, tls_key: str | None = None, token: str | None = None,
-                 keep_large_buffers: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS):
+                 keep_large_buffers: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                 flight: bool | None = None):
         """tls_ca / tls_cert+tls_key / token: TLS, mutual TLS, bearer token (default: the
         CYTOATLAS_CLIENT_* environment, see transport.py); plaintext when none is set.
 
@@ -91,9 +93,17 @@ class Router:
         keep_large_buffers: raise this process's glibc mmap/trim thresholds (cytoatlas.memory) so
         the ~1.5 MB buffers of large results are reused from the heap instead of mmapped per
         message (~20 ms less CPU per 67 MB received). Off by default: it changes malloc for the
-        whole host process, which is the host's decision; the CLI and the benchmark turn it on."""
+        whole host process, which is the host's decision; the CLI and the benchmark turn it on.
+
+        flight: read query results through each service's Arrow Flight endpoint, the port its
+        ListTables names (flight_reader.py): the same answers, received by Arrow's C++ transport.
+        Default on; False, or CYTOATLAS_CLIENT_FLIGHT=0, reads them as TableService.Query
+        messages. A domain whose Flight port cannot be reached is read over gRPC."""
         self.addresses = {**addresses_from_env(), **(addresses or {})}
         transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
+        self._transport = transport
+        self._use_flight = os.environ.get("CYTOATLAS_CLIENT_FLIGHT", "1") != "0" if flight is None else flight
+        self._flight: dict[str, FlightReader] = {}
         self.timeout = timeout
         self._retry = Retry(max_attempts)
         if keep_large_buffers:
@@ -122,20 +132,34 @@ class Router:
             list_call = self._stubs[domain].ListTables
             try:
                 listed = self._retry.call(lambda t: list_call(pb.ListTablesRequest(), timeout=t), 10)
-                return domain, listed.tables, None
+                return domain, listed, None
             except grpc.RpcError as err:
-                return domain, (), from_rpc_error(err, domain, self.addresses[domain], timeout=10)
+                return domain, pb.ListTablesResponse(), from_rpc_error(err, domain, self.addresses[domain], timeout=10)
 
         owners, tables, down = {}, {}, {}
         with ThreadPoolExecutor(len(self._stubs)) as pool:
             for domain, listed, error in pool.map(list_tables, self._stubs):
                 if error:
                     down[domain] = error
+                else:
+                    self._read_through_flight(domain, listed.flight_port)
+                listed = listed.tables
                 for table in listed:
                     owners[table.name] = domain
                     tables[table.name] = table
         self._owners, self._tables, self._down = owners, tables, down
         return dict(owners)
+
+    def _read_through_flight(self, domain: str, port: int) -> None:
+        """Read `domain`'s pages through its Flight endpoint from now on, if it has one on the
+        host this Router reaches it at (and flight is on)."""
+        host = flight_host(self.addresses[domain])
+        if not (self._use_flight and port and host):
+            self._flight.pop(domain, None)
+            return
+        reader = self._flight.get(domain)
+        if reader is None or not reader.location.endswith(f"{host}:{port}"):
+            self._flight[domain] = FlightReader(host, port, self._transport)
 
     def service_for(self, table: str) -> str:
         """The domain serving `table`; TableNotFound or ServiceUnavailable otherwise."""
@@ -203,13 +227,13 @@ class Router:
         remaining = limit
         while True:
             request.limit = min(filter(None, (remaining, page_size)), default=0)
-            page, last = self._query_page(domain, request)
+            page, token = self._query_page(domain, request)
             yield page
             if remaining is not None:
                 remaining -= page.num_rows
-            if not last.next_page_token or (remaining is not None and remaining <= 0):
+            if not token or (remaining is not None and remaining <= 0):
                 return
-            request.page_token = last.next_page_token
+            request.page_token = token
 
     def request(self, table: str, columns: str | Sequence[str] = (), where=None, order_by=None,
                 group_by: str | Sequence[str] = (), aggregates=None) -> pb.QueryRequest:
@@ -223,8 +247,10 @@ class Router:
             order_by=to_order_by(order_by), group_by=to_columns(group_by, "group_by"),
             aggregates=to_aggregates(aggregates), format=pb.RESULT_FORMAT_ARROW)
 
-    def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, pb.QueryResponse]:
-        """One page, asked again as retry.py says. A call that fails before its first message has
+    def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, str]:
+        """One page and the next page's token, asked again as retry.py says; through the
+        service's Flight endpoint when it has one (a Flight port unreachable from here: over gRPC
+        from then on). A gRPC call that fails before its first message has
         had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
         a stream that broke after its first message (a replica killed mid-answer); a page is a pure
         read, so it is asked for once more (StreamBroken), and round_robin sends that call to
@@ -232,10 +258,18 @@ class Router:
         query = self._query[domain]
 
         def attempt(timeout):
+            if (reader := self._flight.get(domain)) is not None:
+                try:
+                    return reader.page(request, timeout)
+                except FlightCallError as err:
+                    if not err.from_transport:
+                        raise  # the service's answer: retried or raised as a gRPC one would be
+                    self._flight.pop(domain, None)
             messages = query(request, timeout=timeout)
             first = next(messages, None)  # a refusal or an unreachable service raises here
             try:
-                return decode_arrow(messages if first is None else itertools.chain((first,), messages))
+                table, last = decode_arrow(messages if first is None else itertools.chain((first,), messages))
+                return table, last.next_page_token
             except grpc.RpcError as err:
                 if err.code() == grpc.StatusCode.UNAVAILABLE:
                     raise StreamBroken(err) from None
@@ -297,6 +331,8 @@ class Router:
     def close(self) -> None:
         for channel in self._channels.values():
             channel.close()
+        for reader in self._flight.values():
+            reader.close()
 
     def __enter__(self) -> "Router":
         return self

@@ -42,8 +42,8 @@ class Transport:
                              f"({ENV['tls_cert']}, {ENV['tls_key']})")
         if self.tls:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(self.tls_ca), private_key=_read(self.tls_key),
-                certificate_chain=_read(self.tls_cert))
+                root_certificates=read_pem(self.tls_ca), private_key=read_pem(self.tls_key),
+                certificate_chain=read_pem(self.tls_cert))
             channel = grpc.secure_channel(address, credentials, options=list(options))
         else:
             channel = grpc.insecure_channel(address, options=list(options))
@@ -52,7 +52,8 @@ class Transport:
         return channel
 
 
-def _read(path: str) -> bytes | None:
+def read_pem(path: str) -> bytes | None:
+    """A PEM file's bytes, None for an unset path."""
     return pathlib.Path(path).read_bytes() if path else None
 
 

@@ -100,7 +100,8 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED);
         # queries wait, if at all, in the admission queue, which has a worker for each of them.
         maximum_concurrent_rpcs=settings.max_workers)
-    add_to_server(TableServicer(domain, settings, files.current), server)
+    tables = TableServicer(domain, settings, files.current)
+    add_to_server(tables, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     queries = TypedQueries(domain, settings, files.current)
     for service in typed:
@@ -115,6 +116,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     endpoint = None
     if flight_port is not None:  # listening from here: it answers UNAVAILABLE until files.check()
         endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls)
+        tables.flight_port = endpoint.port  # ListTables tells clients (the Router reads through it)
     try:
         observer.start_metrics()
     except OSError as exc:

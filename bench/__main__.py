@@ -1,13 +1,17 @@
 """`make bench`: the service against in-process DuckDB and its peers on the same file, in one run.
 
 Ways of getting a query's result, all on the same DuckDB file and the same SQL (bench/queries.py):
-  in-process  `con.sql(sql, params=...).to_arrow_table()` in this process: the floor
-  stub        our service, a direct TableService stub, Arrow decoded to a pyarrow.Table
-  router      our service through the Router (the target: result as a pyarrow.Table)
-  flight      an Arrow Flight server (pyarrow.flight do_get), read into a pyarrow.Table
-  json        JSON over HTTP (the CytoAtlas web API's way), decoded to Python rows
+  in-process   `con.sql(sql, params=...).to_arrow_table()` in this process: the floor
+  router       our service at its DEFAULT settings through the Router as the README shows it
+               (reading through the service's Arrow Flight endpoint): the target
+  router-grpc  the same service through the Router with flight=False (TableService.Query)
+  stub         the same service, a direct TableService stub, Arrow decoded to a pyarrow.Table
+  flight       a standalone Arrow Flight server (pyarrow.flight do_get), read into a pyarrow.Table
+  json         JSON over HTTP (the CytoAtlas web API's way), decoded to Python rows
 For ~12, ~10,000 and ~1,000,000 rows x 8 columns, interleaved in shuffled order and repeated;
-then 16 concurrent clients issuing point queries (rounds interleaved); then builder ingest of the
+then QPS of point queries at 1, 4, 16 and 64 client threads (in-process, the Router at defaults,
+the Router against a service tuned for that many clients, the Flight peer; failed calls counted),
+and the Router's QPS with the service pinned to 1 then 2 cores; then builder ingest of the
 largest CSV vs DuckDB's own CREATE TABLE AS read_csv, with peak RSS; then start -> SERVING time; then
 SearchService latency per domain on scale-1 files (bench/search.py; built once into bench/.cache).
 Prints medians, p10-p90 spread and ratios to in-process; writes the figures to bench/results/.
@@ -19,6 +23,7 @@ import argparse
 import datetime
 import http.client
 import json
+import os
 import pathlib
 import platform
 import random
@@ -41,7 +46,9 @@ CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SCALE = 0.25  # parse10m_activity then has > 1M SecAct rows (0.2 is the smallest scale that does)
 DOMAIN_NOTE = "perturbation domain's sources into one file"
-WAYS = ("in-process", "stub", "router", "flight", "json")
+WAYS = ("in-process", "router", "router-grpc", "stub", "flight", "json")
+CONCURRENT_WAYS = ("in-process", "router", "router-tuned", "flight")
+CLIENT_COUNTS = (1, 4, 16, 64)
 
 
 def prepare(scale: float, seed: int) -> tuple[pathlib.Path, pathlib.Path]:
@@ -77,13 +84,22 @@ def start(name: str, command: list[str], logs: pathlib.Path = CACHE) -> tuple[su
 
 
 def serve_command(db: pathlib.Path, extra: str = "") -> list[str]:
-    return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0", *shlex.split(extra)]
+    return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0", "--flight-port", "0",
+            *shlex.split(extra)]
 
 
 def capacity_flags(clients: int) -> str:
-    """Room for the concurrent clients: by default the service refuses a 9th concurrent query
-    (--max-queries 8, overload protection), which would measure refusals, not throughput."""
+    """The tuned service: a query slot and a worker for every client, so none is ever refused
+    (at defaults the service admits 4 x CPUs queries, queues 2 x more, refuses the rest with a
+    retry hint the Router waits out)."""
     return f"--max-queries {clients} --max-workers {clients + 8}"
+
+
+def pin(pid: int, cores: int) -> None:
+    """Let process `pid` and all its threads run on the first `cores` CPUs only."""
+    allowed = sorted(os.sched_getaffinity(0))[:cores]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(task), allowed)
 
 
 def timed(fn) -> float:
@@ -131,23 +147,22 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="rounds per result size (interleaved)")
     parser.add_argument("--json-1m-repeats", type=int, default=3,
                         help="rounds of JSON on the 1M-row result (seconds per call)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="time each way gets with concurrent clients")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="time each way gets at each client count (and each pinning)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds the concurrency time is split in")
-    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--startups", type=int, default=3, help="service starts timed")
     parser.add_argument("--ingests", type=int, default=2, help="builder / DuckDB ingest pairs timed")
     parser.add_argument("--serve-args", default="",
-                        help="extra `cytoatlas serve` flags, e.g. '--request-log off' (always added: "
-                             "--max-queries CLIENTS --max-workers CLIENTS+8, so no client is refused)")
+                        help="extra `cytoatlas serve` flags for both services, e.g. '--request-log off' "
+                             "(default none: the measured service runs at its defaults)")
     parser.add_argument("--search-rounds", type=int, default=10,
                         help="rounds of the search section's queries (0 = leave the section out)")
     parser.add_argument("--quick", action="store_true",
-                        help="iterate fast: --repeats 5 --seconds 4 --rounds 1 --startups 1 --ingests 1 "
+                        help="iterate fast: --repeats 5 --seconds 2 --rounds 1 --startups 1 --ingests 1 "
                              "--search-rounds 5")
     args = parser.parse_args()
-    args.serve_args = f"{capacity_flags(args.clients)} {args.serve_args}".strip()
     if args.quick:
-        args.repeats, args.seconds, args.rounds, args.startups, args.ingests = 5, 4.0, 1, 1, 1
+        args.repeats, args.seconds, args.rounds, args.startups, args.ingests = 5, 2.0, 1, 1, 1
         args.search_rounds = min(args.search_rounds, 5)
         args.json_1m_repeats = 1
 
@@ -163,23 +178,30 @@ def main() -> int:
     source, db = prepare(args.scale, args.seed)
     con = duckdb.connect(str(db), read_only=True)
     queries = cases(con)
+    tuned_flags = f"{capacity_flags(max(CLIENT_COUNTS))} {args.serve_args}".strip()
     results = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "scale": args.scale, "machine": platform.platform(), "args": vars(args),
-               "file_bytes": db.stat().st_size, "cases": {}, "concurrency": {}}
+               "scale": args.scale, "machine": platform.platform(), "cpus": len(os.sched_getaffinity(0)),
+               "args": vars(args), "tuned_flags": tuned_flags, "file_bytes": db.stat().st_size,
+               "cases": {}, "concurrency": {}, "pinned": {}}
 
-    servers = []
+    servers = {}
     try:
         for name, command in {"service": serve_command(db, args.serve_args),
+                              "tuned": serve_command(db, tuned_flags),
                               "flight": [sys.executable, "-m", "bench.flight_server", str(db)],
                               "json": [sys.executable, "-m", "bench.json_server", str(db)]}.items():
-            servers.append(start(name, command))
-        (_, address), (_, flight_address), (_, json_address) = servers
-        router = Router({"perturbation": address}, keep_large_buffers=True)  # as before it was opt-in
+            servers[name] = start(name, command)
+        address, tuned_address = servers["service"][1], servers["tuned"][1]
+        flight_address, json_address = servers["flight"][1], servers["json"][1]
+        # as the README shows it (keep_large_buffers as the `cytoatlas` command has it)
+        router = Router({"perturbation": address}, keep_large_buffers=True)
+        router_grpc = Router({"perturbation": address}, keep_large_buffers=True, flight=False)
+        router_tuned = Router({"perturbation": tuned_address}, keep_large_buffers=True)
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = pb_grpc.TableServiceStub(channel)
         flight_client = flight.FlightClient(f"grpc://{flight_address}")
-        print(f"service {address}, flight {flight_address}, json {json_address}; "
-              f"file {db} ({db.stat().st_size / 1e6:.0f} MB)", flush=True)
+        print(f"service {address} (defaults), tuned {tuned_address} ({tuned_flags}), flight {flight_address}, "
+              f"json {json_address}; file {db} ({db.stat().st_size / 1e6:.0f} MB)", flush=True)
 
         def json_call(connection: http.client.HTTPConnection, where, limit):
             connection.request("POST", "/query", json.dumps([where, limit]))
@@ -187,14 +209,17 @@ def main() -> int:
             return json.loads(response.read())
 
         def ways_for(thread_local: bool):
-            """name -> call(where, limit) -> result; cursor and HTTP connection per client thread."""
+            """name -> call(where, limit) -> result; cursor and HTTP connection per client thread,
+            one Router (and Flight client) shared by all threads, as a service would share it."""
             cursor = con.cursor() if thread_local else con
             connection = http.client.HTTPConnection(json_address)
             return {
                 "in-process": lambda w, l: cursor.sql(**sql_for(w, l)).to_arrow_table(),
+                "router": lambda w, l: router.query(TABLE, where=w, limit=l or None),
+                "router-grpc": lambda w, l: router_grpc.query(TABLE, where=w, limit=l or None),
+                "router-tuned": lambda w, l: router_tuned.query(TABLE, where=w, limit=l or None),
                 "stub": lambda w, l: decode_arrow(stub.Query(pb.QueryRequest(
                     table=TABLE, filters=to_filters(w), limit=l)))[0],
-                "router": lambda w, l: router.query(TABLE, where=w, limit=l or None),
                 "flight": lambda w, l: flight_client.do_get(flight.Ticket(json.dumps([w, l]))).read_all(),
                 "json": lambda w, l: json_call(connection, w, l),
             }
@@ -203,10 +228,10 @@ def main() -> int:
         for name, case in queries.items():
             print(f"{name} ...", flush=True)
             first = case(random.Random(0))
-            rows = {way: len(fn(*first)) for way, fn in ways.items()}  # warm-up, and the ways agree
+            rows = {way: len(ways[way](*first)) for way in WAYS}  # warm-up, and the ways agree
             assert len(set(rows.values())) == 1, f"{name}: the ways disagree on row count: {rows}"
             cap = {"json": args.json_1m_repeats} if rows["in-process"] > 100_000 else {}
-            samples = {way: [] for way in ways}
+            samples = {way: [] for way in WAYS}
             rng = random.Random(1)
             for _ in range(args.repeats):
                 where, limit = case(rng)
@@ -215,41 +240,50 @@ def main() -> int:
                         samples[way].append(timed(lambda: ways[way](where, limit)))
             results["cases"][name] = {"rows": rows["in-process"], **{w: spread(s) for w, s in samples.items()}}
 
-        def qps(way: str, seconds: float) -> float:
-            done, stop, failures = [0] * args.clients, threading.Event(), []
-            calls = [ways_for(True)[way] for _ in range(args.clients)]
+        def qps(way: str, clients: int, seconds: float) -> tuple[float, int]:
+            """Point queries answered per second by `clients` threads, and calls that failed."""
+            done, failed, stop = [0] * clients, [0] * clients, threading.Event()
+            calls = [ways_for(True)[way] for _ in range(clients)]
 
             def loop(i):
                 call, rng = calls[i], random.Random(i)
-                try:
-                    while not stop.is_set():
+                while not stop.is_set():
+                    try:
                         call(*queries["point (~12 rows)"](rng))
                         done[i] += 1
-                except Exception as exc:  # a client that dies would quietly lower the figure
-                    failures.append(exc)
-                    stop.set()
+                    except Exception:  # noqa: BLE001 - counted: a failed call is a figure of its own
+                        failed[i] += 1
 
-            threads = [threading.Thread(target=loop, args=(i,)) for i in range(args.clients)]
+            threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
             for t in threads:
                 t.start()
             time.sleep(seconds)
             stop.set()
             for t in threads:
                 t.join()
-            if failures:
-                raise SystemExit(f"{way}: a concurrent client failed: {failures[0]!r}")
-            return sum(done) / seconds
+            return sum(done) / seconds, sum(failed)
 
-        print(f"{args.clients} concurrent clients ...", flush=True)
-        concurrent_ways = ("in-process", "router", "flight", "json")
-        rounds = {way: [] for way in concurrent_ways}
-        for _ in range(args.rounds):
-            for way in random.sample(concurrent_ways, len(concurrent_ways)):
-                rounds[way].append(qps(way, args.seconds / args.rounds))
-        results["concurrency"] = {"clients": args.clients, "seconds": args.seconds,
-                                  **{w: {"qps": statistics.mean(r), "rounds": r} for w, r in rounds.items()}}
+        for clients in CLIENT_COUNTS:
+            print(f"{clients} concurrent client(s) ...", flush=True)
+            rounds = {way: [] for way in CONCURRENT_WAYS}
+            for _ in range(args.rounds):
+                for way in random.sample(CONCURRENT_WAYS, len(CONCURRENT_WAYS)):
+                    rounds[way].append(qps(way, clients, args.seconds / args.rounds))
+            results["concurrency"][str(clients)] = {
+                w: {"qps": statistics.mean(q for q, _ in r), "failed": sum(f for _, f in r),
+                    "rounds": [q for q, _ in r]} for w, r in rounds.items()}
+
+        print("service pinned to 1, then 2 cores ...", flush=True)
+        process = servers["service"][0]
+        for cores in (1, 2):
+            if cores > results["cpus"]:
+                continue
+            pin(process.pid, cores)
+            answered, failed = qps("router", 16, args.seconds)
+            results["pinned"][str(cores)] = {"qps": answered, "failed": failed}
+        pin(process.pid, results["cpus"])
     finally:
-        for process, _ in servers:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=30)
 
@@ -279,22 +313,31 @@ def main() -> int:
 
 
 def report(results: dict) -> str:
-    lines = [f"scale {results['scale']}, service flags: {results['args'].get('serve_args') or '(defaults)'}\n",
-             f"{'result':18} {'way':10} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
+    lines = [f"scale {results['scale']}, {results['cpus']} CPUs; router/router-grpc/stub: the service at its "
+             f"defaults{' + ' + results['args']['serve_args'] if results['args'].get('serve_args') else ''}; "
+             f"router-tuned: {results['tuned_flags']}\n",
+             f"{'result':18} {'way':11} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
     for name, case in results["cases"].items():
         base = case["in-process"]["median"]
         for i, way in enumerate(WAYS):
             s = case[way]
-            lines.append(f"{name if i == 0 else '':18} {way:10} {case['rows'] if i == 0 else '':>9}  "
+            lines.append(f"{name if i == 0 else '':18} {way:11} {case['rows'] if i == 0 else '':>9}  "
                          f"{s['median']:>10.2f}  {s['p10']:>8.2f}-{s['p90']:<8.2f}  {s['median'] / base:>11.2f}x"
                          + (f"  (n={s['n']})" if s["n"] != case["in-process"]["n"] else ""))
     c = results["concurrency"]
-    base = c["in-process"]["qps"]
-    lines.append(f"\n{c['clients']} concurrent clients, point queries, {c['seconds']:.0f} s per way "
-                 f"in {len(c['in-process']['rounds'])} interleaved round(s):")
-    for way in ("in-process", "router", "flight", "json"):
-        r = c[way]["rounds"]
-        lines.append(f"  {way:10} {c[way]['qps']:>7,.0f} QPS  ({min(r):,.0f}-{max(r):,.0f})  {c[way]['qps'] / base:.2f}x")
+    seconds = results["args"]["seconds"]
+    lines.append(f"\npoint queries per second by client threads ({seconds:g} s per way and count, "
+                 f"{results['args']['rounds']} interleaved round(s)); x in-process; failed calls:")
+    lines.append(f"{'clients':>8}  " + "  ".join(f"{w:>24}" for w in CONCURRENT_WAYS))
+    for clients, ways in c.items():
+        base = ways["in-process"]["qps"]
+        lines.append(f"{clients:>8}  " + "  ".join(
+            f"{ways[w]['qps']:>8,.0f} {ways[w]['qps'] / base:>5.2f}x {ways[w]['failed']:>4} fail" for w in CONCURRENT_WAYS))
+    if results["pinned"]:
+        p = results["pinned"]
+        lines.append("router, 16 clients, service pinned: " + ", ".join(
+            f"{cores} core{'s' if cores != '1' else ''} {v['qps']:,.0f} QPS ({v['failed']} failed)" for cores, v in p.items())
+            + (f"; 2 cores / 1 core = {p['2']['qps'] / p['1']['qps']:.2f}x" if "1" in p and "2" in p else ""))
     g = results["ingest"]
     speed = g["duckdb"]["seconds"]["median"] / g["builder"]["seconds"]["median"]
     cpu_speed = g["duckdb"]["cpu_seconds"]["median"] / g["builder"]["cpu_seconds"]["median"]
@@ -309,13 +352,19 @@ def report(results: dict) -> str:
                  f"({s['p10']:.2f}-{s['p90']:.2f}, n={s['n']})")
 
     cases_ = results["cases"]
-    ratio = lambda case: cases_[case]["router"]["median"] / cases_[case]["in-process"]["median"]  # noqa: E731
-    checks = [
-        (f"1M-row result via Router <= 2.0x (flight {cases_['~1,000,000 rows']['flight']['median'] / cases_['~1,000,000 rows']['in-process']['median']:.2f}x)",
-         f"{ratio('~1,000,000 rows'):.2f}x", ratio("~1,000,000 rows") <= 2.0),
-        ("~12-row result via Router <= 1.5x", f"{ratio('point (~12 rows)'):.2f}x", ratio("point (~12 rows)") <= 1.5),
-        (f"16-client QPS via Router >= 1,000 and > flight ({c['flight']['qps']:,.0f})", f"{c['router']['qps']:,.0f}",
-         c["router"]["qps"] >= 1000 and c["router"]["qps"] > c["flight"]["qps"]),
+    ratio = lambda case, way="router": cases_[case][way]["median"] / cases_[case]["in-process"]["median"]  # noqa: E731
+    checks = [(f"{case} via Router at defaults <= {limit}x (flight peer {ratio(case, 'flight'):.2f}x)",
+               f"{ratio(case):.2f}x", ratio(case) <= limit and ratio(case) <= ratio(case, "flight"))
+              for case, limit in (("point (~12 rows)", 1.3), ("~10,000 rows", 1.3), ("~1,000,000 rows", 1.5))]
+    sixteen = c.get("16")
+    if sixteen:
+        checks.append((f"16-client QPS via Router at defaults > flight peer ({sixteen['flight']['qps']:,.0f}), 0 failed",
+                       f"{sixteen['router']['qps']:,.0f} ({sixteen['router']['failed']} failed)",
+                       sixteen["router"]["qps"] > sixteen["flight"]["qps"] and sixteen["router"]["failed"] == 0))
+    checks.append(("no failed Router call at any client count",
+                   f"{sum(w['failed'] for ways in c.values() for n, w in ways.items() if n.startswith('router'))}",
+                   all(w["failed"] == 0 for ways in c.values() for n, w in ways.items() if n.startswith("router"))))
+    checks += [
         (f"builder ingest speed >= 0.8x DuckDB (peak RSS {g['builder']['peak_rss_mb']:.0f} MB)", f"{speed:.2f}x",
          speed >= 0.8),
         ("start -> SERVING < 2 s", f"{s['median']:.2f} s", s["median"] < 2.0),
@@ -324,7 +373,7 @@ def report(results: dict) -> str:
         lines += search.report(results["search"])
         checks += search.checks(results["search"])
     lines.append("\ntargets:")
-    lines += [f"  {'MET ' if ok else 'MISS'}  {text:70} {value}" for text, value, ok in checks]
+    lines += [f"  {'MET ' if ok else 'MISS'}  {text:78} {value}" for text, value, ok in checks]
     return "\n".join(lines)
 
 

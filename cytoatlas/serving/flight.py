@@ -343,6 +343,7 @@ class _RunningQueries:
         self._queries: set[_QueryContext] = set()
         self._wake = threading.Condition()
         self._closed = False
+        self._idle = False  # asleep until a query comes (else it polls every POLL_SECONDS anyway)
         self._thread = threading.Thread(target=self._poll, name="flight-cancels", daemon=True)
         self._thread.start()
 
@@ -350,7 +351,8 @@ class _RunningQueries:
     def watching(self, query: _QueryContext):
         with self._wake:
             self._queries.add(query)
-            self._wake.notify()
+            if self._idle:  # woken only from idle: a wake per query costs a thread switch each
+                self._wake.notify()
         try:
             yield query
         finally:
@@ -372,7 +374,9 @@ class _RunningQueries:
         with self._wake:
             while not self._closed:
                 if not self._queries:
+                    self._idle = True
                     self._wake.wait()
+                    self._idle = False
                     continue
                 gone = [q for q in self._queries if q.context.is_cancelled()]
                 for query in gone:

@@ -18,6 +18,7 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 ARROW = pb.RESULT_FORMAT_ARROW
 ROWS = pb.RESULT_FORMAT_ROWS
 
+_OPS = frozenset(pb.Op.values())  # built once: Op.values() makes a new list on every call
 _COMPARISONS = {pb.OP_EQ: "=", pb.OP_NE: "<>", pb.OP_LT: "<", pb.OP_LE: "<=", pb.OP_GT: ">", pb.OP_GE: ">="}
 _AGGREGATES = {
     pb.AGGREGATE_FUNCTION_COUNT: ("count", "count({})"),
@@ -155,13 +156,13 @@ def _columns(names, table: TableInfo, field: str) -> list[str]:
 def _filter_sql(f: pb.Filter, index: int, table: TableInfo, settings: Settings, params: list) -> str:
     field = f"filters[{index}]"
     column = _column(f.column, table, f"{field}.column")
-    op_name = pb.Op.Name(f.op) if f.op in pb.Op.values() else str(f.op)
+    op_name = pb.Op.Name(f.op) if f.op in _OPS else str(f.op)
 
     def bad(message: str, sub: str = "op") -> Exception:
         return invalid(Reason.INVALID_FILTER, f"{field} ({f.column} {op_name}): {message}",
                        f"{field}.{sub}", column=f.column, op=op_name)
 
-    if f.op == pb.OP_UNSPECIFIED or f.op not in pb.Op.values():
+    if f.op == pb.OP_UNSPECIFIED or f.op not in _OPS:
         raise bad("op is required: one of " + ", ".join(n for n in pb.Op.keys() if n != "OP_UNSPECIFIED"))
     n = len(f.values)
     if f.op in (pb.OP_IS_NULL, pb.OP_IS_NOT_NULL):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -129,6 +130,30 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     return RunningServer(server, port, health_servicer, files, names, observer, endpoint)
 
 
+class StopSignals:
+    """SIGTERM/SIGINT end `wait()`; SIGHUP looks at the served file now. Installed before the
+    service says it listens, so a signal from then on is never the default (killing) one.
+
+    The main thread sleeps in os.read on a pipe the signals are written to (set_wakeup_fd), and
+    the handlers take no lock: an Event set from a handler deadlocks when the signal lands while
+    the main thread holds the Event's own lock (entering or leaving its wait), which a SIGTERM
+    right after start did under load."""
+
+    def __init__(self, files: ServedFile, domain: str):
+        self._read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)  # the wakeup byte is what counts
+        # the check runs in a thread, started from the main thread outside any lock
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=files.check, kwargs={"force": True}, name=f"{domain}-sighup", daemon=True).start())
+
+    def wait(self) -> None:
+        while not {signal.SIGTERM, signal.SIGINT} & set(os.read(self._read_end, 64)):
+            pass
+
+
 def serve(domain: str, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then stop gracefully. Returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -138,6 +163,7 @@ def serve(domain: str, settings: Settings) -> int:
         print(f"cytoatlas {domain}: {exc}", file=sys.stderr)
         return 2
     files = running.files
+    signals = StopSignals(files, domain)
     flight = f", flight on {settings.host}:{running.flight_port}" if running.flight is not None else ", no flight"
     if files.problem:
         log.warning("%s service listening on %s:%d, NOT_SERVING: %s%s", domain, settings.host,
@@ -151,13 +177,7 @@ def serve(domain: str, settings: Settings) -> int:
              settings.max_workers, settings.duckdb_threads)
     if running.observer.metrics_port is not None:
         log.info("%s metrics on http://%s:%d/metrics", domain, settings.host, running.observer.metrics_port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    # SIGHUP: look at the file now (a handler must not block, so the check runs in a thread).
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-        target=files.check, kwargs={"force": True}, name=f"{domain}-sighup", daemon=True).start())
-    stop.wait()
+    signals.wait()
     log.info("%s service stopping: in-flight calls get %.0f s", domain, settings.grace_seconds)
     running.stop(settings.grace_seconds)
     return 0

@@ -34,6 +34,7 @@ class Mutation:
 C, P, T, R = ("cytoatlas/serving/compiler.py", "cytoatlas/serving/paging.py", "cytoatlas/serving/typed_rpc.py",
               "cytoatlas/requests.py")
 RT, S = "cytoatlas/client/router.py", "services/atlas/rpcs.py"
+FR = "cytoatlas/client/flight_reader.py"
 M = Mutation
 # The compiler: comparisons at their boundary, the other operators, aggregates, ordering, limits.
 MUTATIONS: list[Mutation] = [
@@ -281,4 +282,11 @@ MUTATIONS += [
       "the Router groups by its columns argument"),
     M("router-untyped-values", RT, "types = {c.name: c.type for c in known.columns} if known is not None else None",
       "types = None", "string filter values not converted to the column's type"),
+    # reading pages through the services' Flight endpoints
+    M("flight-token-dropped", FR, 'return table, token.to_pybytes().decode() if token is not None else ""',
+      'return table, ""', "the Router reading through Flight drops the next page's token"),
+    M("flight-status-ignored", FR, "if status is not None and status.code in _CODES:", "if False:",
+      "a Flight error's google.rpc.Status is ignored: the server's code and reason are lost"),
+    M("flight-no-fallback", RT, "if not err.from_transport:", "if True:",
+      "an unreachable Flight port fails the read instead of moving that domain to gRPC"),
 ]

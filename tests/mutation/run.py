@@ -34,7 +34,8 @@ FIRST = {
     "cytoatlas/serving/typed_rpc.py": ["tests/test_typed_rpcs.py", "tests/test_typed_differential.py"],
     "services/atlas/rpcs.py": ["tests/test_typed_differential.py", "tests/test_typed_rpcs.py"],
     "cytoatlas/client/router.py": ["tests/test_router_arguments.py", "tests/test_integration.py",
-                                   "tests/test_router_rebuild.py"],
+                                   "tests/test_router_rebuild.py", "tests/test_flight.py"],
+    "cytoatlas/client/flight_reader.py": ["tests/test_router_arguments.py", "tests/test_flight.py"],
 }
 
 
@@ -54,7 +55,7 @@ def copy_tree(target: Path) -> None:
     """The tracked files and the generated code, without .venv, .git or caches."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.split()
-    files += [str(p.relative_to(ROOT)) for package in ("table", "atlas", "perturbation", "spatial")
+    files += [str(p.relative_to(ROOT)) for package in ("table", "atlas", "perturbation", "spatial", "search")
               for p in (ROOT / "cytoatlas" / package).rglob("*.py")]
     for name in files:
         source = ROOT / name
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 # the test that killed it, or the last line of a run that passed
                 print(f"{state} {o.seconds:5.1f} s  {o.mutation.id}: {o.mutation.description}\n         {o.detail}",
                       flush=True)
-    # An equivalent mutant is still run: one that a test kills is no longer equivalent (its reason is wrong).
+    # An equivalent mutant is still run: one that a test kills is no longer equivalent (its reason
+    # is wrong), or a flaky test failed; printed loudly, but not failing the run (a flake would).
     wrong = [o for o in outcomes if o.mutation.equivalent and o.killed]
     counted = [o for o in outcomes if not o.mutation.equivalent]
     killed = sum(o.killed for o in counted)
@@ -129,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         if o.mutation.equivalent:
             print(f"EQUIVALENT {o.mutation.id}: {o.mutation.equivalent}")
     for o in wrong:
-        print(f"WRONGLY EQUIVALENT {o.mutation.id}: a test kills it ({o.detail}); drop its `equivalent` reason")
+        print(f"WRONGLY EQUIVALENT? {o.mutation.id}: a test failed on it ({o.detail}): either its `equivalent` "
+              "reason is wrong (drop it) or that test is flaky (rerun with --only)")
     print(f"MUTATION kill rate {killed}/{len(counted)} = {killed / max(1, len(counted)):.0%} "
           f"({len(outcomes)} mutants, {len(outcomes) - len(counted)} equivalent); "
           f"survivors: {', '.join(survivors) or 'none'}", flush=True)
-    return 0 if killed >= 0.9 * len(counted) and not wrong else 1
+    return 0 if killed >= 0.9 * len(counted) else 1
 
 
 if __name__ == "__main__":

@@ -255,7 +255,7 @@ class FlightEndpoint(flight.FlightServerBase):
                     head = list(itertools.islice(pieces, 2))
                     if len(head) < 2 and not page.next_page_token():
                         whole = pa.Table.from_batches(head, schema=page.schema)
-                        call.rows, call.bytes = page.rows, sum(piece.nbytes for piece in head)
+                        call.rows, call.bytes = page.rows, sum(piece.get_total_buffer_size() for piece in head)
                     else:
                         whole = None
                         yield page.schema
@@ -299,7 +299,9 @@ class FlightEndpoint(flight.FlightServerBase):
 def _pieces(batch: pa.RecordBatch, max_bytes: int):
     """The batch as is, or sliced (no copy) into pieces of about max_bytes of Arrow buffers, so a
     client with gRPC's default 4 MiB receive limit can read it."""
-    size = batch.nbytes
+    # get_total_buffer_size, not nbytes: ~1 us instead of ~20 (nbytes walks every column's
+    # offsets); it counts a sliced batch's whole buffers, which can only make the pieces smaller.
+    size = batch.get_total_buffer_size()
     if size <= max_bytes or batch.num_rows <= 1:
         yield batch
         return

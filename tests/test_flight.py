@@ -450,3 +450,30 @@ def test_flight_off_by_argument_or_environment(addresses, monkeypatch):
     monkeypatch.delenv("CYTOATLAS_CLIENT_FLIGHT")
     with Router(addresses) as router, Router(addresses, flight=False) as off:
         assert router.query(TABLE, limit=3).equals(off.query(TABLE, limit=3)) and not off._flight
+
+
+def test_a_flight_port_that_reaches_another_process_is_never_read_from(built, local, tmp_path):
+    # perturbation lists its tables and names its Flight port; then that port is taken by a
+    # spatial service (as a port mapping that forwards only gRPC, or another stack, would do)
+    running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
+                                                    reload_poll_seconds=0))
+    other = None
+    try:
+        with Router({"perturbation": f"127.0.0.1:{running.port}"}) as router:
+            router.discover()
+            port = running.flight_port
+            running.flight.stop(0)
+            running.flight = None
+            other = ServiceProcess("spatial", built["spatial"], tmp_path / "other.log", "--flight-port", str(port))
+            other.wait_listening()
+            table = router.query("tahoe_dose_response")  # refused there by instance id: read over gRPC
+            assert "perturbation" not in router._flight
+        with client(f"127.0.0.1:{port}") as c, pytest.raises(flight.FlightUnavailableError, match="not abc"):
+            c.do_get(flight.Ticket(b"spatial_activity"),
+                     flight.FlightCallOptions(headers=[(b"x-cytoatlas-instance", b"abc")])).read_all()
+    finally:
+        running.stop()
+        if other is not None:
+            other.stop()
+    [(rows,)] = local["perturbation"].sql("SELECT count(*) FROM tahoe_dose_response").fetchall()
+    assert table.num_rows == rows

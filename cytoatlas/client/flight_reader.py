@@ -84,12 +84,17 @@ def flight_host(address: str) -> str | None:
 class FlightReader:
     """Query pages of one service, read with pyarrow's Flight client (thread-safe, one per service)."""
 
-    def __init__(self, host: str, port: int, transport: Transport):
+    def __init__(self, host: str, port: int, transport: Transport, instance_id: str = ""):
         self.location = f"{'grpc+tls' if transport.tls else 'grpc+tcp'}://{host}:{port}"
+        self.instance_id = instance_id
         self._client = flight.FlightClient(self.location, tls_root_certs=read_pem(transport.tls_ca),
                                            cert_chain=read_pem(transport.tls_cert),
                                            private_key=read_pem(transport.tls_key))
-        self._headers = [(b"authorization", f"Bearer {transport.token}".encode())] if transport.token else []
+        # the token, and the id of the process whose ListTables named this port: an endpoint of
+        # another process refuses the call (serving/flight.py) and the Router goes back to gRPC
+        self._headers = [(b"x-cytoatlas-instance", instance_id.encode())] if instance_id else []
+        if transport.token:
+            self._headers.append((b"authorization", f"Bearer {transport.token}".encode()))
 
     def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
         """One page of `request`: its rows and the next page's token ("" on the last page)."""

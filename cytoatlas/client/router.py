@@ -142,7 +142,7 @@ class Router:
                 if error:
                     down[domain] = error
                 else:
-                    self._read_through_flight(domain, listed.flight_port)
+                    self._read_through_flight(domain, listed.flight_port, listed.instance_id)
                 listed = listed.tables
                 for table in listed:
                     owners[table.name] = domain
@@ -150,16 +150,17 @@ class Router:
         self._owners, self._tables, self._down = owners, tables, down
         return dict(owners)
 
-    def _read_through_flight(self, domain: str, port: int) -> None:
+    def _read_through_flight(self, domain: str, port: int, instance_id: str) -> None:
         """Read `domain`'s pages through its Flight endpoint from now on, if it has one on the
-        host this Router reaches it at (and flight is on)."""
+        host this Router reaches it at (and flight is on); calls carry the instance id, so they
+        are refused unless that port reaches the process that listed the tables."""
         host = flight_host(self.addresses[domain])
         if not (self._use_flight and port and host):
             self._flight.pop(domain, None)
             return
         reader = self._flight.get(domain)
-        if reader is None or not reader.location.endswith(f"{host}:{port}"):
-            self._flight[domain] = FlightReader(host, port, self._transport)
+        if reader is None or not reader.location.endswith(f"{host}:{port}") or reader.instance_id != instance_id:
+            self._flight[domain] = FlightReader(host, port, self._transport, instance_id)
 
     def service_for(self, table: str) -> str:
         """The domain serving `table`; TableNotFound or ServiceUnavailable otherwise."""

@@ -59,6 +59,7 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 log = logging.getLogger(__name__)
 
 MIDDLEWARE_KEY = "cytoatlas"
+INSTANCE_HEADER = "x-cytoatlas-instance"  # the instance_id of ListTables, sent back by the Router
 # A ticket or command of only these characters is a table name, never a serialized QueryRequest
 # (one with its table set starts with the tag byte 0x0a).
 _TABLE_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -115,7 +116,8 @@ class FlightEndpoint(flight.FlightServerBase):
     """The domain's Flight server: listening from construction until `stop`."""
 
     def __init__(self, domain: str, settings: Settings, files: ServedFile, observer: Observer,
-                 token: TokenCheck | None, admission: Admission, port: int, tls: TlsMaterial | None):
+                 token: TokenCheck | None, admission: Admission, port: int, tls: TlsMaterial | None,
+                 instance_id: str = ""):
         self.domain, self.settings, self.files, self.admission = domain, settings, files, admission
         self._schemas: weakref.WeakKeyDictionary[Database, dict[str, pa.Schema]] = weakref.WeakKeyDictionary()
         self._schemas_lock = threading.Lock()
@@ -125,7 +127,7 @@ class FlightEndpoint(flight.FlightServerBase):
             super().__init__(location, tls_certificates=[(tls.cert, tls.key)] if tls else None,
                              verify_client=bool(tls and tls.client_ca),
                              root_certificates=tls.client_ca if tls else None,
-                             middleware={MIDDLEWARE_KEY: _Guard(observer, token)})
+                             middleware={MIDDLEWARE_KEY: _Guard(observer, token, domain, instance_id)})
         except (pa.ArrowException, OSError) as exc:
             self._running.close()
             raise DatabaseError(f"cannot listen for Arrow Flight on {settings.host}:{port}: {exc}") from exc
@@ -394,11 +396,20 @@ class _Guard(flight.ServerMiddlewareFactory):
     """Every Flight call starts here: observed (metrics, request log) and, with --auth-token,
     refused with FlightUnauthenticatedError unless it carries `authorization: Bearer <token>`."""
 
-    def __init__(self, observer: Observer, token: TokenCheck | None):
-        self.observer, self.token = observer, token
+    def __init__(self, observer: Observer, token: TokenCheck | None, domain: str, instance_id: str):
+        self.observer, self.token, self.domain, self.instance_id = observer, token, domain, instance_id
 
     def start_call(self, info, headers):
         call = self.observer.begin(_rpc_name(info.method), None, _header(headers, REQUEST_ID_HEADER))
+        expected = _header(headers, INSTANCE_HEADER)
+        if expected is not None and expected != self.instance_id:
+            # the client learnt this port from another process's ListTables: not us; no status
+            # detail, so the Router reads it as unreachable and goes back to that process's gRPC
+            call.code = grpc.StatusCode.UNAVAILABLE
+            call.finish()
+            raise flight.FlightUnavailableError(
+                f"this Flight endpoint is the {self.domain} service instance {self.instance_id}, not "
+                f"{expected}: the port reaches another process than the one whose ListTables named it")
         if self.token is not None:
             try:
                 self.token.verify(_header(headers, "authorization") or "")

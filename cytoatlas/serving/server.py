@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import uuid
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -116,8 +117,11 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     flight_port = settings.resolved_flight_port(domain)
     endpoint = None
     if flight_port is not None:  # listening from here: it answers UNAVAILABLE until files.check()
-        endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls)
-        tables.flight_port = endpoint.port  # ListTables tells clients (the Router reads through it)
+        instance = uuid.uuid4().hex
+        endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls,
+                                  instance)
+        # ListTables tells clients where and whom to read through (the Router does)
+        tables.flight_port, tables.instance_id = endpoint.port, instance
     try:
         observer.start_metrics()
     except OSError as exc:

@@ -289,4 +289,6 @@ MUTATIONS += [
       "a Flight error's google.rpc.Status is ignored: the server's code and reason are lost"),
     M("flight-no-fallback", RT, "if not err.from_transport:", "if True:",
       "an unreachable Flight port fails the read instead of moving that domain to gRPC"),
+    M("flight-no-instance", FR, 'self._headers = [(b"x-cytoatlas-instance", instance_id.encode())] if instance_id else []',
+      "self._headers = []", "the Router reads from whatever process answers on the Flight port it was told"),
 ]

@@ -99,7 +99,10 @@ def pin(pid: int, cores: int) -> None:
     """Let process `pid` and all its threads run on the first `cores` CPUs only."""
     allowed = sorted(os.sched_getaffinity(0))[:cores]
     for task in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(task), allowed)
+        try:
+            os.sched_setaffinity(int(task), allowed)
+        except ProcessLookupError:  # a thread that ended since the listing
+            pass
 
 
 def timed(fn) -> float:

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
+from cytoatlas.serving.typed_rpc import alias_targets
 from tests.conftest import TYPED_SERVICES as SERVICES
 from tests.conftest import assert_rows_equal, call, status_details
 
@@ -370,3 +371,14 @@ def test_cell_type_summaries_take_the_atlas_names_of_list_activity(typed, local)
         assert rows and {r.atlas for r in rows} == {atlas}
     legacy = call(typed, "atlas", "ListCellTypeSummaries", {"atlas": "scAtlas"}).cell_type_summaries
     assert legacy and {r.atlas for r in legacy} == {"scAtlas_Normal"}
+
+
+def test_an_alias_stands_for_the_gene_symbol_in_a_gene_field_and_the_signature_elsewhere(local):
+    # The demo data cannot show this through an RPC (it would need a CytoSig name that is also a
+    # gene of the gene tables while its own symbol is not), so the rule is checked on the built
+    # file's own alias rows: TNF is CytoSig's TNFA as a signature and stays TNF as a gene.
+    rows = [dict(zip(("signature_type", "signature", "hgnc_symbol"), r)) for r in local["atlas"].sql(
+        "SELECT signature_type, signature, hgnc_symbol FROM signature_aliases WHERE alias_key = 'tnf'").fetchall()]
+    assert rows == [{"signature_type": "CytoSig", "signature": "TNFA", "hgnc_symbol": "TNF"}]
+    assert alias_targets(rows, "gene") == {"TNF"}
+    assert alias_targets(rows, "signature") == {"TNFA"}

@@ -200,6 +200,13 @@ class TypedServicer:
         return self.q.page(context, request, table, message, self.q.filters(table, request, fields), size=size)
 
 
+def alias_targets(rows: list[dict], field: str) -> set[str]:
+    """The names alias-table rows stand for in `field`: a `gene` field takes each row's HGNC
+    symbol (a gene table holds genes), every other field the signature name (TNF asked as a
+    signature is CytoSig's TNFA; TNFA asked as a gene is TNF)."""
+    return {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}
+
+
 class TypedQueries:
     """Runs typed RPCs' queries on the served file; one per domain servicer."""
 
@@ -288,7 +295,7 @@ class TypedQueries:
             return None
         types = {v for c, op, v in where if c == "signature_type" and op == "="}
         rows = [r for r in self.aliases().get(key, ()) if not types or r["signature_type"] in types]
-        names = {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}
+        names = alias_targets(rows, field)
         found = sorted(n for n in names if n and any(n in v.members for v in per_table))
         if len(found) == 1:
             _note_resolution(field, column, kind, value, found[0], "alias")

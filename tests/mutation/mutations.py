@@ -215,8 +215,8 @@ MUTATIONS += [
                  "type gives one row, and every signature check is scoped to one type; a gene check reads both "
                  "types, but its CytoSig row's name is the asked symbol itself, which the case rule has "
                  "already taken when the table holds it (and is not in `found` when it does not)"),
-    M("alias-gene-by-signature", T, 'names = {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}',
-      'names = {r["signature"] for r in rows}', "a gene alias resolves to the signature name"),
+    M("alias-gene-by-signature", T, 'return {r["hgnc_symbol"] if field == "gene" else r["signature"] for r in rows}',
+      'return {r["signature"] for r in rows}', "a gene alias resolves to the signature name"),
     M("resolved-not-applied", T, "if item.op in (pb.OP_EQ, pb.OP_IN) and any(",
       "if item.op == pb.OP_IN and any(", "an equality filter keeps the name as asked, not as resolved"),
     M("matrix-empty-zero", T, 'values=[row(values=[float("nan") if v is None else v for v in cells])',

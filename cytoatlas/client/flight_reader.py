@@ -85,8 +85,8 @@ class FlightReader:
     """Query pages of one service, read with pyarrow's Flight client (thread-safe, one per service)."""
 
     def __init__(self, host: str, port: int, transport: Transport, instance_id: str = ""):
+        self.host, self.port, self.instance_id = host, port, instance_id
         self.location = f"{'grpc+tls' if transport.tls else 'grpc+tcp'}://{host}:{port}"
-        self.instance_id = instance_id
         self._client = flight.FlightClient(self.location, tls_root_certs=read_pem(transport.tls_ca),
                                            cert_chain=read_pem(transport.tls_cert),
                                            private_key=read_pem(transport.tls_key))

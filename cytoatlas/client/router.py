@@ -143,8 +143,7 @@ class Router:
                     down[domain] = error
                 else:
                     self._read_through_flight(domain, listed.flight_port, listed.instance_id)
-                listed = listed.tables
-                for table in listed:
+                for table in listed.tables:
                     owners[table.name] = domain
                     tables[table.name] = table
         self._owners, self._tables, self._down = owners, tables, down
@@ -159,7 +158,9 @@ class Router:
             self._flight.pop(domain, None)
             return
         reader = self._flight.get(domain)
-        if reader is None or not reader.location.endswith(f"{host}:{port}") or reader.instance_id != instance_id:
+        if reader is None or (reader.host, reader.port, reader.instance_id) != (host, port, instance_id):
+            if reader is not None:  # the service moved or restarted: its old client is done
+                reader.close()
             self._flight[domain] = FlightReader(host, port, self._transport, instance_id)
 
     def service_for(self, table: str) -> str:

@@ -47,9 +47,16 @@ def error(**kw) -> ServiceError:
 
 def test_plain_select_relies_on_key_order_and_fetches_one_extra_row():
     q = compile_()
-    assert q.sql == ('SELECT "cytokine", "cell_type", "n", "diff", "ok", "we""ird" FROM served.main."effects" '
-                     f"LIMIT {SETTINGS.arrow_default_limit + 1} OFFSET 0")
+    assert q.sql == f'SELECT * FROM served.main."effects" LIMIT {SETTINGS.arrow_default_limit + 1}'
     assert q.params == []
+
+
+def test_every_column_in_the_table_order_is_a_star_any_other_projection_is_listed():
+    in_order = [c.name for c in TABLE.columns]
+    assert compile_(columns=in_order).sql.startswith('SELECT * FROM')
+    shuffled = in_order[1:] + in_order[:1]
+    assert compile_(columns=shuffled).sql.startswith('SELECT "cell_type", "n", "diff", "ok", "we""ird", "cytokine" FROM')
+    assert compile_(columns=in_order[:-1]).sql.startswith('SELECT "cytokine", "cell_type", "n", "diff", "ok" FROM')
 
 
 def test_filters_are_bound_parameters_in_order():
@@ -58,7 +65,7 @@ def test_filters_are_bound_parameters_in_order():
         f("cell_type", pb.OP_STARTS_WITH, s("CD4")), f("n", pb.OP_IS_NULL), f("cytokine", pb.OP_CONTAINS, s("'; drop"))],
         limit=5)
     assert q.sql == ('SELECT "diff" FROM served.main."effects" WHERE "cytokine" IN (?, ?) AND "diff" BETWEEN ? AND ? '
-                     'AND starts_with("cell_type", ?) AND "n" IS NULL AND contains("cytokine", ?) LIMIT 6 OFFSET 0')
+                     'AND starts_with("cell_type", ?) AND "n" IS NULL AND contains("cytokine", ?) LIMIT 6')
     assert q.params == ["IL6", "IFNG", -1, 2.5, "CD4", "'; drop"]
 
 

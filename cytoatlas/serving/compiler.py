@@ -36,7 +36,7 @@ _NUMERIC_ONLY = {pb.AGGREGATE_FUNCTION_SUM, pb.AGGREGATE_FUNCTION_AVG, pb.AGGREG
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    sql: str  # ends in LIMIT page_size + 1 OFFSET offset: the extra row says whether a page follows
+    sql: str  # ends in LIMIT page_size + 1 [OFFSET offset]: the extra row says whether a page follows
     params: list
     page_size: int
     offset: int
@@ -79,7 +79,14 @@ def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings
     size = page_size(request, settings)
     params: list = []
     select, _ = _select(request, table, settings, params)
-    return CompiledQuery(f"{select} LIMIT {size + 1} OFFSET {offset}", params, size, offset, fmt)
+    return CompiledQuery(f"{select} {_page_clause(size, offset)}", params, size, offset, fmt)
+
+
+def _page_clause(size: int, offset: int) -> str:
+    """LIMIT one row past the page (that row says whether a page follows), and OFFSET only past
+    the first page: DuckDB plans `OFFSET 0` as a limit of its own that no longer stops the scan
+    early, 0.45 to 1.1 ms where the first rows of a table are asked for (bench/, issue 12)."""
+    return f"LIMIT {size + 1} OFFSET {offset}" if offset else f"LIMIT {size + 1}"
 
 
 def _select(request: pb.QueryRequest, table: TableInfo, settings: Settings, params: list,
@@ -109,7 +116,9 @@ def _select(request: pb.QueryRequest, table: TableInfo, settings: Settings, para
         projected = _columns(request.columns, table, "columns") or [c.name for c in table.columns]
         if len(set(projected)) != len(projected):
             raise invalid(Reason.INVALID_REQUEST, "columns names a column twice", "columns")
-        select = [quote(c) for c in projected]
+        # every column in the table's order: `*`, which DuckDB binds ~0.05 ms faster than the list
+        everything = projected == [c.name for c in table.columns]
+        select = ["*"] if everything else [quote(c) for c in projected]
         orderable = {c.name for c in table.columns}
         tiebreak = list(table.key_columns)
 
@@ -367,5 +376,5 @@ def compile_join(left: pb.QueryRequest, left_table: TableInfo, right: pb.QueryRe
     keys = list(dict.fromkeys((*left_table.key_columns, *right_table.key_columns)))
     order = ", ".join(f"{quote(c)} ASC NULLS LAST" for c in keys)
     sql = (f"SELECT * FROM ({left_sql}) AS l JOIN ({right_sql}) AS r USING "
-           f"({', '.join(quote(c) for c in using)}) ORDER BY {order} LIMIT {size + 1} OFFSET {offset}")
+           f"({', '.join(quote(c) for c in using)}) ORDER BY {order} {_page_clause(size, offset)}")
     return CompiledQuery(sql, params, size, offset, result_format(left))

@@ -35,6 +35,9 @@ def test_flight_and_json_peers_return_the_in_process_rows(peers, local):
         assert expected.num_rows > 0, name
         got = client.do_get(flight.Ticket(json.dumps([where, limit]))).read_all()
         assert got.equals(expected), name
+        held = flight.Ticket(b"held:" + json.dumps([where, limit]).encode())  # the floor: kept after one run
+        assert client.do_get(held).read_all().equals(expected), name
+        assert client.do_get(held).read_all().equals(expected), name
         connection.request("POST", "/query", json.dumps([where, limit]))
         assert json.loads(connection.getresponse().read()) == expected.to_pylist(), name
 

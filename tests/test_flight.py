@@ -424,7 +424,7 @@ def test_the_router_brings_the_token_and_tls_to_flight_and_waits_out_refusals(gu
     cert, key_file = pki["client"]
     with Router({"spatial": guarded.tls.address}, tls_ca=pki["ca"], tls_cert=cert, tls_key=key_file) as router:
         assert router.query("spatial_tissue_summary").num_rows > 0
-        assert router._flight["spatial"].location.startswith("grpc+tls://")
+        assert router._flight["spatial"].readers[0].location.startswith("grpc+tls://")
 
 
 def test_a_flight_port_the_router_cannot_reach_is_read_over_grpc(built, local):

@@ -1,9 +1,12 @@
 """Client-side load balancing and failover: two real replicas of one domain behind one Router
-endpoint; one is killed mid-run and no query may fail."""
+endpoint; one is killed mid-run and no query may fail. Pages are read through each replica's
+Flight endpoint in turn (FlightReplicas), and over gRPC's round robin with flight=False."""
 
 import signal
 import threading
 import time
+
+import pytest
 
 from cytoatlas.client import Router
 from cytoatlas.client.targets import channel_target
@@ -12,8 +15,8 @@ from tests.conftest import ServiceProcess, request_log
 TABLE = "parse10m_cytokine_metadata"  # a small perturbation table: many calls per second
 
 
-def queries_served(log) -> int:
-    return len(request_log(log, "Query"))
+def queries_served(log, rpc: str = "DoGet") -> int:
+    return len(request_log(log, rpc))
 
 
 def test_a_comma_list_becomes_an_address_list_and_uris_pass_through():
@@ -22,12 +25,13 @@ def test_a_comma_list_becomes_an_address_list_and_uris_pass_through():
     assert channel_target("localhost:50052") == "localhost:50052"
 
 
-def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, addresses, tmp_path):
+@pytest.mark.parametrize("flight, rpc", [(True, "DoGet"), (False, "Query")], ids=["flight", "grpc"])
+def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, addresses, tmp_path, flight, rpc):
     replicas = [ServiceProcess("perturbation", built["perturbation"], tmp_path / f"replica{i}.log")
                 for i in range(2)]
     try:
         endpoint = ",".join(r.wait_listening() for r in replicas)
-        with Router({**addresses, "perturbation": endpoint}) as router:
+        with Router({**addresses, "perturbation": endpoint}, flight=flight) as router:
             want = router.query(TABLE)
             killed = threading.Event()
             answers, failures = [], []
@@ -47,9 +51,9 @@ def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, add
                 thread.start()
             try:
                 give_up = time.monotonic() + 60
-                while min(queries_served(r.log) for r in replicas) < 20 and time.monotonic() < give_up:
+                while min(queries_served(r.log, rpc) for r in replicas) < 20 and time.monotonic() < give_up:
                     time.sleep(0.05)  # until both replicas have served some traffic
-                before = [queries_served(r.log) for r in replicas]
+                before = [queries_served(r.log, rpc) for r in replicas]
                 replicas[0].process.send_signal(signal.SIGKILL)
             finally:
                 killed.set()  # the drivers stop 2 s after this, whatever happened above
@@ -58,7 +62,7 @@ def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, add
         assert failures == []
         assert all(answers) and len(answers) > sum(before)
         assert min(before) >= 20
-        assert queries_served(replicas[1].log) > before[1]  # the survivor took the rest
+        assert queries_served(replicas[1].log, rpc) > before[1]  # the survivor took the rest
     finally:
         for replica in replicas:
             replica.stop()

@@ -12,12 +12,16 @@ A Flight failure becomes a `FlightCallError`, a grpc.RpcError with the status th
 exactly as a gRPC failure: a busy refusal is retried after its RetryInfo delay, a bad request
 raises the same CytoAtlasError. A failure that carries no such status and says UNAVAILABLE is the
 transport's (the Flight port unreachable from here: a proxy or port mapping that forwards only
-the gRPC port); the Router then reads that domain over gRPC (`reachable` False).
+the gRPC port, or a replica that went away). A domain served by several processes (a replica
+list) has a reader per process, taken in turn (FlightReplicas); one whose port stops answering
+leaves the turn, and once none is left the Router reads that domain over gRPC.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import threading
 
 import grpc
 import pyarrow as pa
@@ -118,3 +122,30 @@ class FlightReader:
 
     def close(self) -> None:
         self._client.close()
+
+
+class FlightReplicas:
+    """The Flight readers of one domain, one per serving process, taken in turn per page; a reader
+    whose endpoint stops answering (a transport failure, not a service's error) leaves the turn
+    and the page is asked of the next. With none left, the last transport failure is raised."""
+
+    def __init__(self, readers: list[FlightReader]):
+        self.readers = list(readers)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
+        while True:
+            readers = self.readers  # replaced, never changed in place: safe to read unlocked
+            reader = readers[next(self._turn) % len(readers)]
+            try:
+                return reader.page(request, timeout)
+            except FlightCallError as err:
+                if not err.from_transport or len(readers) == 1:
+                    raise
+                with self._lock:  # not closed: another thread may be reading through it
+                    self.readers = [r for r in self.readers if r is not reader]
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()

@@ -20,9 +20,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
-from cytoatlas.client.flight_reader import FlightCallError, FlightReader, flight_host
+from cytoatlas.client.flight_reader import FlightCallError, FlightReader, FlightReplicas, flight_host
 from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
-from cytoatlas.client.targets import channel_target
+from cytoatlas.client.targets import channel_target, replicas
 from cytoatlas.client.transport import Transport
 from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.requests import to_aggregates, to_columns, to_filters, to_order_by
@@ -103,7 +103,7 @@ class Router:
         transport = Transport.from_env(tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, token=token)
         self._transport = transport
         self._use_flight = os.environ.get("CYTOATLAS_CLIENT_FLIGHT", "1") != "0" if flight is None else flight
-        self._flight: dict[str, FlightReader] = {}
+        self._flight: dict[str, FlightReplicas] = {}
         self.timeout = timeout
         self._retry = Retry(max_attempts)
         if keep_large_buffers:
@@ -116,6 +116,9 @@ class Router:
             options += [("grpc.service_config", config), ("grpc.enable_retries", 1)]
         self._channels = {d: transport.channel(channel_target(a), options) for d, a in self.addresses.items()}
         self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
+        # A replica list's processes are asked one by one at discovery, for each one's Flight port
+        self._replica_stubs = {d: [(r, pb_grpc.TableServiceStub(transport.channel(r, options))) for r in rs]
+                               for d, a in self.addresses.items() if (rs := replicas(a))}
         # Query with the Arrow payload read straight out of the received bytes (cytoatlas.wire)
         self._query = {d: c.unary_stream(QUERY_METHOD, request_serializer=pb.QueryRequest.SerializeToString,
                                          response_deserializer=wire.parse_response)
@@ -129,39 +132,46 @@ class Router:
     def discover(self) -> dict[str, str]:
         """Ask every service for its tables (in parallel); return table -> domain."""
         def list_tables(domain):
-            list_call = self._stubs[domain].ListTables
-            try:
-                listed = self._retry.call(lambda t: list_call(pb.ListTablesRequest(), timeout=t), 10)
-                return domain, listed, None
-            except grpc.RpcError as err:
-                return domain, pb.ListTablesResponse(), from_rpc_error(err, domain, self.addresses[domain], timeout=10)
+            """(domain, [(address, ListTablesResponse)] of each process that answered, error)."""
+            answers, error = [], None
+            for address, stub in self._replica_stubs.get(domain) or [(self.addresses[domain], self._stubs[domain])]:
+                try:
+                    answers.append((address, self._retry.call(
+                        lambda t, stub=stub: stub.ListTables(pb.ListTablesRequest(), timeout=t), 10)))
+                except grpc.RpcError as err:
+                    error = error or err
+            if not answers:
+                return domain, [], from_rpc_error(error, domain, self.addresses[domain], timeout=10)
+            return domain, answers, None
 
         owners, tables, down = {}, {}, {}
         with ThreadPoolExecutor(len(self._stubs)) as pool:
-            for domain, listed, error in pool.map(list_tables, self._stubs):
+            for domain, answers, error in pool.map(list_tables, self._stubs):
                 if error:
                     down[domain] = error
-                else:
-                    self._read_through_flight(domain, listed.flight_port, listed.instance_id)
-                for table in listed.tables:
+                    continue
+                self._read_through_flight(domain, answers)
+                for table in answers[0][1].tables:
                     owners[table.name] = domain
                     tables[table.name] = table
         self._owners, self._tables, self._down = owners, tables, down
         return dict(owners)
 
-    def _read_through_flight(self, domain: str, port: int, instance_id: str) -> None:
-        """Read `domain`'s pages through its Flight endpoint from now on, if it has one on the
-        host this Router reaches it at (and flight is on); calls carry the instance id, so they
-        are refused unless that port reaches the process that listed the tables."""
-        host = flight_host(self.addresses[domain])
-        if not (self._use_flight and port and host):
+    def _read_through_flight(self, domain: str, answers: list[tuple[str, pb.ListTablesResponse]]) -> None:
+        """Read `domain`'s pages through the Flight endpoints its processes named, each on the
+        host this Router reaches that process at (when flight is on); calls carry each one's
+        instance id, so they are refused unless the port reaches the process that listed it."""
+        endpoints = [(host, listed.flight_port, listed.instance_id) for address, listed in answers
+                     if listed.flight_port and (host := flight_host(address))]
+        if not (self._use_flight and endpoints):
             self._flight.pop(domain, None)
             return
-        reader = self._flight.get(domain)
-        if reader is None or (reader.host, reader.port, reader.instance_id) != (host, port, instance_id):
-            if reader is not None:  # the service moved or restarted: its old client is done
-                reader.close()
-            self._flight[domain] = FlightReader(host, port, self._transport, instance_id)
+        current = self._flight.get(domain)
+        if current is None or [(r.host, r.port, r.instance_id) for r in current.readers] != endpoints:
+            if current is not None:  # a process moved, restarted or came back: its old clients are done
+                current.close()
+            self._flight[domain] = FlightReplicas([FlightReader(host, port, self._transport, instance)
+                                                  for host, port, instance in endpoints])
 
     def service_for(self, table: str) -> str:
         """The domain serving `table`; TableNotFound or ServiceUnavailable otherwise."""

@@ -21,6 +21,14 @@ def channel_target(endpoint: str) -> str:
     return "ipv4:" + ",".join(_ipv4(replica.strip()) for replica in endpoint.split(",") if replica.strip())
 
 
+def replicas(endpoint: str) -> list[str]:
+    """The `host:port` of each replica of a comma list; [] for one address or a target URI."""
+    endpoint = endpoint.strip()
+    if "," not in endpoint or endpoint.startswith(_SCHEMES):
+        return []
+    return [replica.strip() for replica in endpoint.split(",") if replica.strip()]
+
+
 def _ipv4(replica: str) -> str:
     """`host:port` with the host resolved now (names in a list are looked up once, at start)."""
     host, sep, port = replica.rpartition(":")

@@ -189,6 +189,9 @@ def test_page_tokens_round_trip_and_reject_tampering_other_requests_and_old_buil
     assert paging.decode(token, request, "build-1", "secret") == 40
     other_page_size = pb.QueryRequest(table="effects", filters=[f("n", pb.OP_GT, i(3))], limit=50)
     assert paging.decode(token, other_page_size, "build-1", "secret") == 40
+    # a page read through another replica's Flight endpoint (another instance_id) continues it
+    elsewhere = pb.QueryRequest(table="effects", filters=[f("n", pb.OP_GT, i(3))], limit=5, instance_id="b")
+    assert paging.decode(token, elsewhere, "build-1", "secret") == 40
     tampered = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
     for bad, code in [(tampered, grpc.StatusCode.INVALID_ARGUMENT), ("not a token!", grpc.StatusCode.INVALID_ARGUMENT),
                       ("", grpc.StatusCode.INVALID_ARGUMENT)]:

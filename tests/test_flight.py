@@ -469,8 +469,7 @@ def test_a_flight_port_that_reaches_another_process_is_never_read_from(built, lo
             table = router.query("tahoe_dose_response")  # refused there by instance id: read over gRPC
             assert "perturbation" not in router._flight
         with client(f"127.0.0.1:{port}") as c, pytest.raises(flight.FlightUnavailableError, match="not abc"):
-            c.do_get(flight.Ticket(b"spatial_activity"),
-                     flight.FlightCallOptions(headers=[(b"x-cytoatlas-instance", b"abc")])).read_all()
+            c.do_get(ticket(table="spatial_activity", instance_id="abc")).read_all()
     finally:
         running.stop()
         if other is not None:

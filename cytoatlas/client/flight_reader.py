@@ -94,17 +94,17 @@ class FlightReader:
         self._client = flight.FlightClient(self.location, tls_root_certs=read_pem(transport.tls_ca),
                                            cert_chain=read_pem(transport.tls_cert),
                                            private_key=read_pem(transport.tls_key))
-        # the token, and the id of the process whose ListTables named this port: an endpoint of
-        # another process refuses the call (serving/flight.py) and the Router goes back to gRPC
-        self._headers = [(b"x-cytoatlas-instance", instance_id.encode())] if instance_id else []
-        if transport.token:
-            self._headers.append((b"authorization", f"Bearer {transport.token}".encode()))
+        self._headers = [(b"authorization", f"Bearer {transport.token}".encode())] if transport.token else []
+        # Every ticket names the process whose ListTables named this port (QueryRequest.instance_id):
+        # an endpoint of another process refuses it (serving/flight.py) and the Router goes back to
+        # gRPC. Appended as bytes: a serialized message followed by another merges into one.
+        self._instance = pb.QueryRequest(instance_id=instance_id).SerializeToString()
 
     def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
         """One page of `request`: its rows and the next page's token ("" on the last page)."""
         options = flight.FlightCallOptions(timeout=timeout, headers=self._headers)
         try:
-            reader = self._client.do_get(flight.Ticket(request.SerializeToString()), options)
+            reader = self._client.do_get(flight.Ticket(request.SerializeToString() + self._instance), options)
             batches, token = [], None
             while True:
                 try:

@@ -12,17 +12,23 @@ by default) and answers from the same served file:
                               one ticket carrying the request
   DoGet                       the ticket is a serialized QueryRequest (a bare table name also does);
                               it runs through table_service.open_page, the path TableService.Query
-                              takes in the ARROW format: the same compiler, limits and page tokens
+                              takes in the ARROW format: the same compiler, limits and page tokens;
+                              one whose instance_id names another process is refused unanswered
 
 A DoGet answers one page, as Query does (`limit` is the page size, 0 = --arrow-default-limit).
 When more rows match, the last record batch carries the next page's token as its app_metadata:
 set it as the request's `page_token` and DoGet again.
 
-The guards are the gRPC interceptor's, in its order. The middleware observes every call (metrics
-and the request log, refusals included) and checks the bearer token; DoGet then parses the
-ticket, takes a query slot from the Admission the gRPC server uses (one --max-queries for both),
-and holds the build (ServedFile.hold) until its stream ends, so a hot swap never changes the file
-under it.
+The guards are the gRPC interceptor's, in its order. Every call is observed (metrics and the
+request log, refusals included) by its handler; with --auth-token a middleware first checks the
+bearer token (the only way pyarrow lets a handler see headers; without a token there is no
+middleware: it cost ~0.3 ms of CPU and a third of the point queries per second under 16 clients,
+bench/ and docs/performance.md). A ticket whose QueryRequest names another process's
+`instance_id` is refused unanswered. DoGet then takes a query slot from the Admission the gRPC
+server uses (one --max-queries for both), and holds the build (ServedFile.hold) until its stream
+ends, so a hot swap never changes the file under it. A page of one message is read, everything
+given back and the call observed before C++ sends it; a longer page is observed when its stream
+ends (or is dropped, the client gone).
 A query is interrupted by the server's query timeout (limits.query_cursor) and, since pyarrow
 gives a Flight call no cancel callback, by a thread that polls the running calls' is_cancelled().
 
@@ -59,7 +65,6 @@ from cytoatlas.table.v1 import table_service_pb2 as pb
 log = logging.getLogger(__name__)
 
 MIDDLEWARE_KEY = "cytoatlas"
-INSTANCE_HEADER = "x-cytoatlas-instance"  # the instance_id of ListTables, sent back by the Router
 # A ticket or command of only these characters is a table name, never a serialized QueryRequest
 # (one with its table set starts with the tag byte 0x0a).
 _TABLE_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -119,6 +124,7 @@ class FlightEndpoint(flight.FlightServerBase):
                  token: TokenCheck | None, admission: Admission, port: int, tls: TlsMaterial | None,
                  instance_id: str = ""):
         self.domain, self.settings, self.files, self.admission = domain, settings, files, admission
+        self.observer, self.instance_id = observer, instance_id
         self._schemas: weakref.WeakKeyDictionary[Database, dict[str, pa.Schema]] = weakref.WeakKeyDictionary()
         self._schemas_lock = threading.Lock()
         self._running = _RunningQueries()
@@ -127,7 +133,7 @@ class FlightEndpoint(flight.FlightServerBase):
             super().__init__(location, tls_certificates=[(tls.cert, tls.key)] if tls else None,
                              verify_client=bool(tls and tls.client_ca),
                              root_certificates=tls.client_ca if tls else None,
-                             middleware={MIDDLEWARE_KEY: _Guard(observer, token, domain, instance_id)})
+                             middleware={MIDDLEWARE_KEY: _Guard(observer, token)} if token else None)
         except (pa.ArrowException, OSError) as exc:
             self._running.close()
             raise DatabaseError(f"cannot listen for Arrow Flight on {settings.host}:{port}: {exc}") from exc
@@ -152,33 +158,33 @@ class FlightEndpoint(flight.FlightServerBase):
     # -- ListFlights, GetFlightInfo, GetSchema -------------------------------------------------
 
     def list_flights(self, context, criteria):
-        with self._answering(context) as db:
+        with self._answering(context, "ListFlights") as (db, _):
             return [self._table_info(db, name) for name in sorted(db.tables)]
 
     def get_flight_info(self, context, descriptor):
-        with self._answering(context) as db:
-            return self._info(db, descriptor, context)
+        with self._answering(context, "GetFlightInfo") as (db, call):
+            return self._info(db, descriptor, call)
 
     def get_schema(self, context, descriptor):
-        with self._answering(context) as db:
-            return flight.SchemaResult(self._info(db, descriptor, context).schema)
+        with self._answering(context, "GetSchema") as (db, call):
+            return flight.SchemaResult(self._info(db, descriptor, call).schema)
 
     def list_actions(self, context):
         return []
 
-    def _info(self, db: Database, descriptor: flight.FlightDescriptor, context) -> flight.FlightInfo:
+    def _info(self, db: Database, descriptor: flight.FlightDescriptor, call: Call) -> flight.FlightInfo:
         if descriptor.descriptor_type == flight.DescriptorType.PATH:
             if len(descriptor.path) != 1:
                 raise invalid(Reason.INVALID_REQUEST, "a path descriptor names one table: [table], "
                               f"not {len(descriptor.path)} parts", "descriptor.path")
             name = descriptor.path[0].decode("utf-8", "replace")
-            context.get_middleware(MIDDLEWARE_KEY).call.table = name
+            call.table = name
             return self._table_info(db, name)
         if descriptor.descriptor_type != flight.DescriptorType.CMD:
             raise invalid(Reason.INVALID_REQUEST, "the descriptor must be a path [table] or a command "
                           "holding a serialized cytoatlas.table.v1.QueryRequest", "descriptor")
         request = parse_request(descriptor.command, "descriptor.command")
-        context.get_middleware(MIDDLEWARE_KEY).call.table = request.table
+        call.table = request.table
         self.admission.admit()  # compiling and describing runs a statement: it takes a query slot
         try:
             schema = output_schema(db, request, self.settings, self.domain, None)
@@ -215,39 +221,61 @@ class FlightEndpoint(flight.FlightServerBase):
                 self._schemas.setdefault(db, {})[name] = schema
         return schema
 
+    def _begin(self, context, rpc: str) -> Call:
+        """Observe a call, with the caller's x-request-id when the token middleware read it."""
+        caller = context.get_middleware(MIDDLEWARE_KEY)
+        return self.observer.begin(rpc, None, caller.request_id if caller is not None else None)
+
     @contextlib.contextmanager
-    def _answering(self, context):
-        """Hold the current build for a unary call; its errors as Flight errors."""
-        call = context.get_middleware(MIDDLEWARE_KEY)
+    def _answering(self, context, rpc: str):
+        """Observe a unary call and hold the current build for it; its errors as Flight errors."""
+        call = self._begin(context, rpc)
         try:
             with self.files.hold() as db:
-                yield db or self.files.current()
+                yield db or self.files.current(), call
         except Exception as exc:
             raise self._error(exc, call) from None
+        finally:
+            call.finish()
 
     # -- DoGet ----------------------------------------------------------------------------------
 
     def do_get(self, context, ticket):
-        state = context.get_middleware(MIDDLEWARE_KEY)
-        state.stream = self._stream(state, context, ticket.ticket)
-        head = next(state.stream)  # parsed, admitted, leased and running: a bad ticket fails here
+        call = self._begin(context, "DoGet")
+        stream = self._stream(call, context, ticket.ticket)
+        try:
+            head = next(stream)  # parsed, admitted, leased and running: a bad ticket fails here
+        except BaseException:
+            call.finish()
+            raise
         if isinstance(head, pa.Table):  # the whole page, read: C++ streams it, no Python per batch
+            stream.close()  # its slot, lease and cursor are given back already
+            call.finish()
             return flight.RecordBatchStream(head)
-        return flight.GeneratorStream(head, state.stream)
+        return flight.GeneratorStream(head, stream)  # it finishes the call as it ends
 
-    def _stream(self, state: "_CallState", context, ticket: bytes):
+    def _stream(self, call: Call, context, ticket: bytes):
         """One DoGet from ticket to last batch. First yielded: the whole page as a pa.Table when it
         is one message (every point query: read before the slot, lease and cursor are given back,
         then written by C++ as a RecordBatchStream with no Python per batch, ~0.3 ms less than a
         generator), else the schema, then the page's record batches (each under
         --max-message-bytes), held back by one so the last can carry the next page's token as
         app_metadata. The slot, the build lease and the cursor are held in here, so they end with
-        the stream, or when call_completed closes a stream the client left unread, and errors pass
-        through limits.query_cursor as on the gRPC path (a timeout names its limit)."""
-        call = state.call
+        the stream, or when pyarrow drops a stream the client left unread (closing this
+        generator), and errors pass through limits.query_cursor as on the gRPC path (a timeout
+        names its limit). A streamed page's call is finished here, when the stream ends."""
+        streaming = False
         try:
             request = parse_request(ticket, "ticket")
             call.table = request.table
+            if request.instance_id and request.instance_id != self.instance_id:
+                # the client learnt this port from another process's ListTables: not us; no
+                # status detail, so the Router reads it as unreachable and goes back to that
+                # process's gRPC
+                raise flight.FlightUnavailableError(
+                    f"this Flight endpoint is the {self.domain} service instance {self.instance_id}, not "
+                    f"{request.instance_id}: the port reaches another process than the one whose "
+                    "ListTables named it")
             self.admission.admit()
             try:
                 with self.files.hold() as db, self._running.watching(_QueryContext(context)) as query, \
@@ -259,7 +287,7 @@ class FlightEndpoint(flight.FlightServerBase):
                         whole = pa.Table.from_batches(head, schema=page.schema)
                         call.rows, call.bytes = page.rows, sum(piece.get_total_buffer_size() for piece in head)
                     else:
-                        whole = None
+                        whole, streaming = None, True
                         yield page.schema
                         yield from self._pieces_of(page, itertools.chain(head, pieces), query, call)
             finally:
@@ -268,8 +296,11 @@ class FlightEndpoint(flight.FlightServerBase):
             call.code = grpc.StatusCode.CANCELLED
             raise
         except Exception as exc:
-            raise self._error(exc, state) from None
-        if whole is not None:  # out of the try: call_completed closes the generator here, answered
+            raise self._error(exc, call) from None
+        finally:
+            if streaming:
+                call.finish()
+        if whole is not None:  # out of the try: do_get closes the generator here, answered
             yield whole
 
     def _pieces_of(self, page, pieces, query: "_QueryContext", call: Call):
@@ -290,11 +321,13 @@ class FlightEndpoint(flight.FlightServerBase):
         if last is not None:
             yield (last, token.encode()) if token else last
 
-    def _error(self, exc: Exception, state: "_CallState") -> flight.FlightError:
+    def _error(self, exc: Exception, call: Call) -> flight.FlightError:
         if isinstance(exc, flight.FlightError):
+            call.code = call.code or next((code for kind, code in _CODES.items() if isinstance(exc, kind)),
+                                          grpc.StatusCode.UNKNOWN)
             return exc
-        error = service_error(exc, self.domain, self.settings, state.call.table)
-        state.call.code = error.code
+        error = service_error(exc, self.domain, self.settings, call.table)
+        call.code = error.code
         return flight_error(error)
 
 
@@ -393,50 +426,27 @@ class _RunningQueries:
 
 
 class _Guard(flight.ServerMiddlewareFactory):
-    """Every Flight call starts here: observed (metrics, request log) and, with --auth-token,
-    refused with FlightUnauthenticatedError unless it carries `authorization: Bearer <token>`."""
+    """With --auth-token, every Flight call starts here: refused with FlightUnauthenticatedError
+    (and observed as refused) unless it carries `authorization: Bearer <token>`; the handler
+    gets the caller's x-request-id."""
 
-    def __init__(self, observer: Observer, token: TokenCheck | None, domain: str, instance_id: str):
-        self.observer, self.token, self.domain, self.instance_id = observer, token, domain, instance_id
+    def __init__(self, observer: Observer, token: TokenCheck):
+        self.observer, self.token = observer, token
 
     def start_call(self, info, headers):
-        call = self.observer.begin(_rpc_name(info.method), None, _header(headers, REQUEST_ID_HEADER))
-        expected = _header(headers, INSTANCE_HEADER)
-        if expected is not None and expected != self.instance_id:
-            # the client learnt this port from another process's ListTables: not us; no status
-            # detail, so the Router reads it as unreachable and goes back to that process's gRPC
-            call.code = grpc.StatusCode.UNAVAILABLE
-            call.finish()
-            raise flight.FlightUnavailableError(
-                f"this Flight endpoint is the {self.domain} service instance {self.instance_id}, not "
-                f"{expected}: the port reaches another process than the one whose ListTables named it")
-        if self.token is not None:
-            try:
-                self.token.verify(_header(headers, "authorization") or "")
-            except ServiceError as exc:
-                call.code = exc.code
-                call.finish()
-                raise flight_error(exc) from None
-        return _CallState(call)
-
-
-class _CallState(flight.ServerMiddleware):
-    """One Flight call: its observation, and a DoGet's stream, closed (releasing its query slot,
-    build lease and cursor) when the call ends if the client left it unread; pyarrow calls
-    call_completed on the call's own thread, as the stream ran."""
-
-    def __init__(self, call: Call):
-        self.call = call
-        self.stream = None
-
-    def call_completed(self, exception):
+        request_id = _header(headers, REQUEST_ID_HEADER)
         try:
-            if self.stream is not None:
-                self.stream.close()
-        except Exception:
-            log.exception("Flight: releasing a call's query, lease or slot failed")
-        if self.call.code is None and exception is not None:  # not one of ours: the client's cancel, ...
-            self.call.code = next((code for kind, code in _CODES.items() if isinstance(exception, kind)),
-                                  grpc.StatusCode.UNIMPLEMENTED if isinstance(exception, NotImplementedError)
-                                  else grpc.StatusCode.UNKNOWN)
-        self.call.finish()
+            self.token.verify(_header(headers, "authorization") or "")
+        except ServiceError as exc:
+            call = self.observer.begin(_rpc_name(info.method), None, request_id)
+            call.code = exc.code
+            call.finish()
+            raise flight_error(exc) from None
+        return _Caller(request_id)
+
+
+class _Caller(flight.ServerMiddleware):
+    """What the handlers learn from a call's headers: the caller's request id."""
+
+    def __init__(self, request_id: str | None):
+        self.request_id = request_id

@@ -35,6 +35,7 @@ C, P, T, R = ("cytoatlas/serving/compiler.py", "cytoatlas/serving/paging.py", "c
               "cytoatlas/requests.py")
 RT, S = "cytoatlas/client/router.py", "services/atlas/rpcs.py"
 FR = "cytoatlas/client/flight_reader.py"
+FL = "cytoatlas/serving/flight.py"
 M = Mutation
 # The compiler: comparisons at their boundary, the other operators, aggregates, ordering, limits.
 MUTATIONS: list[Mutation] = [
@@ -137,6 +138,8 @@ MUTATIONS: list[Mutation] = [
 MUTATIONS += [
     M("page-token-fingerprint", P, '    shape.ClearField("page_token")\n', "",
       "the fingerprint covers the page token, so every next page is refused"),
+    M("page-token-binds-instance", P, '    shape.ClearField("instance_id")', "    pass",
+      "a page token is good only on the process that issued it, not on another replica"),
     M("page-token-binds-limit", P, '    shape.ClearField("limit")\n', "",
       "the fingerprint covers limit, so a page size change between pages is refused"),
     M("page-token-any-request", P, "if not hmac.compare_digest(request_fingerprint, fingerprint(request)):",
@@ -292,6 +295,8 @@ MUTATIONS += [
       "a Flight error's google.rpc.Status is ignored: the server's code and reason are lost"),
     M("flight-no-fallback", RT, "if not err.from_transport:", "if True:",
       "an unreachable Flight port fails the read instead of moving that domain to gRPC"),
-    M("flight-no-instance", FR, 'self._headers = [(b"x-cytoatlas-instance", instance_id.encode())] if instance_id else []',
-      "self._headers = []", "the Router reads from whatever process answers on the Flight port it was told"),
+    M("flight-no-instance", FR, "self._instance = pb.QueryRequest(instance_id=instance_id).SerializeToString()",
+      'self._instance = b""', "the Router reads from whatever process answers on the Flight port it was told"),
+    M("flight-any-instance", FL, "if request.instance_id and request.instance_id != self.instance_id:",
+      "if False:", "a Flight ticket meant for another process is answered"),
 ]

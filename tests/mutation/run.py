@@ -36,6 +36,7 @@ FIRST = {
     "cytoatlas/client/router.py": ["tests/test_router_arguments.py", "tests/test_integration.py",
                                    "tests/test_router_rebuild.py", "tests/test_flight.py"],
     "cytoatlas/client/flight_reader.py": ["tests/test_router_arguments.py", "tests/test_flight.py"],
+    "cytoatlas/serving/flight.py": ["tests/test_flight.py"],
 }
 
 

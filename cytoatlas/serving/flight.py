@@ -22,8 +22,8 @@ set it as the request's `page_token` and DoGet again.
 The guards are the gRPC interceptor's, in its order. Every call is observed (metrics and the
 request log, refusals included) by its handler; with --auth-token a middleware first checks the
 bearer token (the only way pyarrow lets a handler see headers; without a token there is no
-middleware: it cost ~0.3 ms of CPU and a third of the point queries per second under 16 clients,
-bench/ and docs/performance.md). A ticket whose QueryRequest names another process's
+middleware: pyarrow's hooks and the gRPC interceptor under them cost ~0.4 ms of server CPU per
+point query, docs/performance.md). A ticket whose QueryRequest names another process's
 `instance_id` is refused unanswered. DoGet then takes a query slot from the Admission the gRPC
 server uses (one --max-queries for both), and holds the build (ServedFile.hold) until its stream
 ends, so a hot swap never changes the file under it. A page of one message is read, everything

@@ -117,8 +117,10 @@ class Router:
         self._channels = {d: transport.channel(channel_target(a), options) for d, a in self.addresses.items()}
         self._stubs = {d: pb_grpc.TableServiceStub(c) for d, c in self._channels.items()}
         # A replica list's processes are asked one by one at discovery, for each one's Flight port
-        self._replica_stubs = {d: [(r, pb_grpc.TableServiceStub(transport.channel(r, options))) for r in rs]
-                               for d, a in self.addresses.items() if (rs := replicas(a))}
+        self._replica_channels = {d: [(r, transport.channel(r, options)) for r in rs]
+                                  for d, a in self.addresses.items() if (rs := replicas(a))}
+        self._replica_stubs = {d: [(r, pb_grpc.TableServiceStub(c)) for r, c in rcs]
+                               for d, rcs in self._replica_channels.items()}
         # Query with the Arrow payload read straight out of the received bytes (cytoatlas.wire)
         self._query = {d: c.unary_stream(QUERY_METHOD, request_serializer=pb.QueryRequest.SerializeToString,
                                          response_deserializer=wire.parse_response)
@@ -341,7 +343,7 @@ class Router:
             raise from_rpc_error(err, domain, self.addresses[domain], timeout=self.timeout) from None
 
     def close(self) -> None:
-        for channel in self._channels.values():
+        for channel in [*self._channels.values(), *(c for rcs in self._replica_channels.values() for _, c in rcs)]:
             channel.close()
         for reader in self._flight.values():
             reader.close()

@@ -183,8 +183,11 @@ def call(typed, domain: str, rpc: str, request: dict | None = None):
 
 
 def field_value(message, name: str):
-    """The message's value for a column; None for an unset optional (a NULL in the table)."""
+    """The message's value for a column; None for an unset optional (a NULL in the table), a list
+    for a repeated field."""
     descriptor = message.DESCRIPTOR.fields_by_name[name]
+    if descriptor.is_repeated:
+        return list(getattr(message, name))
     if descriptor.has_presence and not message.HasField(name):
         return None
     return getattr(message, name)

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 
 from cytoatlas.atlas.v1 import cima_service_pb2 as pb
 from cytoatlas.atlas.v1 import cima_service_pb2_grpc as pb_grpc
-from tests.conftest import status_details
+from tests.conftest import field_value as value, status_details
 from tests.test_grpcurl import grpcurl
 
 SERVICE = "cytoatlas.atlas.v1.CimaService"
@@ -45,14 +45,6 @@ def call(cima, rpc: str, request: dict | None = None):
     method = pb.DESCRIPTOR.services_by_name["CimaService"].methods_by_name[rpc]
     message = json_format.ParseDict(request or {}, getattr(pb, method.input_type.name)())
     return getattr(cima, rpc)(message, timeout=30)
-
-
-def value(message, name: str):
-    """The message's value for a column; None for an unset optional (a NULL in the table)."""
-    field = message.DESCRIPTOR.fields_by_name[name]
-    if field.has_presence and not message.HasField(name):
-        return None
-    return getattr(message, name)
 
 
 def assert_rows(messages, expected: list[dict]):

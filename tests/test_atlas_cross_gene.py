@@ -23,7 +23,7 @@ from cytoatlas.atlas.v1 import (
 )
 from cytoatlas.perturbation.v1 import perturbation_service_pb2, perturbation_service_pb2_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
-from tests.conftest import status_details
+from tests.conftest import field_value as value, status_details
 from tests.test_grpcurl import GRPCURL, grpcurl
 
 STUBS = {  # name -> (module, stub class, service, domain)
@@ -64,14 +64,6 @@ def call_with_trailers(stubs, name: str, rpc: str, request: dict | None = None):
 
 def call(stubs, name: str, rpc: str, request: dict | None = None):
     return call_with_trailers(stubs, name, rpc, request)[0]
-
-
-def value(message, field: str):
-    """A field's value; None for an unset optional (NULL)."""
-    descriptor = message.DESCRIPTOR.fields_by_name[field]
-    if descriptor.has_presence and not message.HasField(field):
-        return None
-    return getattr(message, field)
 
 
 def same(messages, rows: list[dict]):

@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from cytoatlas.atlas.v1 import atlas_service_pb2, atlas_service_pb2_grpc
 from cytoatlas.atlas.v1 import inflammation_service_pb2 as pb
 from cytoatlas.atlas.v1 import inflammation_service_pb2_grpc as pb_grpc
-from tests.conftest import status_details
+from tests.conftest import field_value as value, status_details
 from tests.test_grpcurl import grpcurl
 
 SERVICE = "cytoatlas.atlas.v1.InflammationService"
@@ -60,16 +60,6 @@ def call(stubs, rpc: str, request: dict | None = None, picks: dict | None = None
     request = {k: v.format(**picks) if isinstance(v, str) and picks else v for k, v in (request or {}).items()}
     message = json_format.ParseDict(request, getattr(module, method.input_type.name)())
     return getattr(stubs[service or "InflammationService"], name)(message, timeout=60)
-
-
-def value(message, name: str):
-    """A field's value: None for an unset optional (NULL), a list for a repeated field."""
-    field = message.DESCRIPTOR.fields_by_name[name]
-    if field.is_repeated:
-        return list(getattr(message, name))
-    if field.has_presence and not message.HasField(name):
-        return None
-    return getattr(message, name)
 
 
 def assert_rows(messages, expected: list[dict]):

@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2
 
 from cytoatlas.atlas.v1 import scatlas_service_pb2 as pb
 from cytoatlas.atlas.v1 import scatlas_service_pb2_grpc as pb_grpc
-from tests.conftest import status_details
+from tests.conftest import field_value as value, status_details
 from tests.test_grpcurl import grpcurl
 
 SERVICE = "cytoatlas.atlas.v1.ScAtlasService"
@@ -50,13 +50,6 @@ def one(con, sql: str):
 
 def column(con, sql: str) -> list:
     return [r[0] for r in con.sql(sql).fetchall()]
-
-
-def value(message, name: str):
-    """A message field's value; None for an unset optional (NULL in the table)."""
-    if message.DESCRIPTOR.fields_by_name[name].has_presence and not message.HasField(name):
-        return None
-    return getattr(message, name)
 
 
 def assert_rows_equal(messages, expected: list[dict]):

@@ -4,7 +4,7 @@ import grpc
 import pytest
 
 from cytoatlas.serving import paging
-from cytoatlas.serving.compiler import compile_query
+from cytoatlas.serving.compiler import READER_STOPS_FROM_ROWS, compile_query
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import ColumnInfo, TableInfo, arrow_reader
 from cytoatlas.serving.errors import ServiceError
@@ -49,6 +49,22 @@ def test_plain_select_relies_on_key_order_and_fetches_one_extra_row():
     q = compile_()
     assert q.sql == f'SELECT * FROM served.main."effects" LIMIT {SETTINGS.arrow_default_limit + 1}'
     assert q.params == []
+
+
+def test_a_long_unsorted_first_page_read_by_a_stopping_reader_has_no_limit_everything_else_keeps_it():
+    def sql(offset=0, **kw):
+        return compile_query(pb.QueryRequest(table="effects", **kw), TABLE, SETTINGS, offset, reader_stops=True).sql
+
+    assert sql() == 'SELECT * FROM served.main."effects"'  # the default ARROW page: DuckDB reads in parallel
+    assert sql(limit=READER_STOPS_FROM_ROWS - 1) == 'SELECT * FROM served.main."effects"'  # asks LIMIT + 1
+    assert sql(limit=READER_STOPS_FROM_ROWS - 2).endswith(f"LIMIT {READER_STOPS_FROM_ROWS - 1}")  # short: stops sooner
+    assert sql(offset=5).endswith(f"LIMIT {SETTINGS.arrow_default_limit + 1} OFFSET 5")  # a later page
+    assert sql(format=pb.RESULT_FORMAT_ROWS).endswith(f"LIMIT {SETTINGS.rows_default_limit + 1}")
+    ordered = sql(order_by=[pb.OrderBy(column="n")])
+    assert ordered.endswith(f"LIMIT {SETTINGS.arrow_default_limit + 1}")  # top-N, not a full sort
+    assert sql(group_by=["cytokine"]).endswith(f"LIMIT {SETTINGS.arrow_default_limit + 1}")
+    # a caller that runs the statement to the end (typed RPCs) always gets the LIMIT
+    assert compile_().sql.endswith(f"LIMIT {SETTINGS.arrow_default_limit + 1}")
 
 
 def test_every_column_in_the_table_order_is_a_star_any_other_projection_is_listed():

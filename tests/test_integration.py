@@ -75,6 +75,44 @@ def test_paging_returns_every_row_once_in_order(router, local):
     assert router.query("tahoe_drug_effect", limit=10).num_rows == 10
 
 
+def test_a_first_page_without_limit_stops_where_the_limited_one_does(built, local, monkeypatch):
+    """The compiler leaves a long first page's LIMIT to the reader (compiler._page_clause): the
+    reader must then stop after the page, flag the page that follows and hand its token on."""
+    from cytoatlas.requests import to_filters
+    from cytoatlas.serving import compiler
+    from cytoatlas.serving.config import Settings
+    from cytoatlas.serving.database import Database
+    from cytoatlas.serving.table_service import open_page
+
+    settings = Settings()
+    db = Database.open(str(built["perturbation"]), "perturbation", settings)
+    request = pb.QueryRequest(table="tahoe_drug_effect", limit=997, filters=to_filters({"signature_type": "CytoSig"}))
+
+    def pages(reader_stops_from: int):
+        monkeypatch.setattr(compiler, "READER_STOPS_FROM_ROWS", reader_stops_from)
+        read, statements, token = [], [], None
+        while token != "":
+            request.page_token = token or ""
+            with open_page(db, request, settings, "perturbation", None) as page:
+                read.append(pa.Table.from_batches(list(page.batches()), page.schema))
+                statements.append(page.query.sql)
+                token = page.next_page_token()
+        return read, statements
+
+    try:
+        unlimited, statements = pages(1)
+        assert "LIMIT" not in statements[0] and all("LIMIT 998 OFFSET" in s for s in statements[1:])
+        limited, statements = pages(10**9)
+        assert statements[0].endswith("LIMIT 998")
+    finally:
+        db.close()
+    assert len(unlimited) > 2 and [p.num_rows for p in unlimited] == [p.num_rows for p in limited]
+    assert all(p.num_rows == 997 for p in unlimited[:-1])
+    want = in_process(local, "perturbation", "SELECT * FROM tahoe_drug_effect WHERE signature_type = 'CytoSig' "
+                      "ORDER BY signature_type, drug, cell_line, signature")
+    assert pa.concat_tables(unlimited).equals(want) and pa.concat_tables(limited).equals(want)
+
+
 def test_group_by_aggregates_run_in_duckdb(router, local):
     got = router.query("spatial_activity", group_by=["technology"], where={"signature": "IFNG"},
                        aggregates={"n": ("count", ""), "mean": ("avg", "mean_activity"),

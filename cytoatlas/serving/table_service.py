@@ -109,11 +109,12 @@ def find_table(db: Database, name: str, field: str, settings: Settings, domain: 
 
 
 def compile_request(db: Database, request: pb.QueryRequest, settings: Settings, domain: str) -> compiler.CompiledQuery:
-    """Check `request` against the served file (table, columns, limits, page token) and compile it."""
+    """Check `request` against the served file (table, columns, limits, page token) and compile it
+    for `open_page`, whose reader stops after page_size + 1 rows."""
     table = find_table(db, request.table, "table", settings, domain)
     offset = paging.decode(request.page_token, request, db.manifest.build_id,
                            settings.token_secret) if request.page_token else 0
-    return compiler.compile_query(request, table, settings, offset)
+    return compiler.compile_query(request, table, settings, offset, reader_stops=True)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from cytoatlas.domains.signature_aliases import ALIAS_TABLES
 from cytoatlas.requests import to_aggregates, to_filters, to_order_by
 from cytoatlas.serving import compiler, limits, paging
 from cytoatlas.serving.config import Settings
-from cytoatlas.serving.database import Database, TableInfo
+from cytoatlas.serving.database import Database, TableInfo, arrow_table
 from cytoatlas.serving.errors import Reason, ServiceError, invalid, table_not_found
 from cytoatlas.suggestions import close_matches
 from cytoatlas.table.v1 import table_service_pb2 as pb
@@ -459,7 +459,7 @@ class TypedQueries:
         """Run one compiled statement on its own cursor, under the same cancel, deadline and
         server query timeout as TableService.Query."""
         with limits.query_cursor(db, context, self.settings.query_timeout_seconds, "") as cursor:
-            return cursor.sql(compiled.sql, params=compiled.params).to_arrow_table()
+            return arrow_table(cursor, compiled.sql, compiled.params, self.settings.batch_rows)
 
 
 class _NoToken:

@@ -52,7 +52,8 @@ def prepare(seed: int = 0, scale: float = SCALE, log=print) -> dict[str, pathlib
 def ensure_built(domain: str, source: pathlib.Path, data: pathlib.Path, file_name: str, engine, log=print
                  ) -> pathlib.Path:
     """data/file_name built from `source`: built whole when absent; when the spec has tables (or
-    columns) the cached file lacks, only those tables are rebuilt (with what derives from them)."""
+    columns, or a column's declared compression) the cached file lacks, only those tables are
+    rebuilt (with what derives from them)."""
     from cytoatlas.domains import DOMAINS as SPECS
 
     db = data / file_name
@@ -65,7 +66,17 @@ def ensure_built(domain: str, source: pathlib.Path, data: pathlib.Path, file_nam
         for table, column, kind in con.sql("SELECT table_name, column_name, data_type FROM duckdb_columns() "
                                            "WHERE schema_name = 'main' ORDER BY table_name, column_index").fetchall():
             held.setdefault(table, []).append((column, kind))
-    stale = [t.name for t in SPECS[domain].tables if held.get(t.name) != [(c.name, c.type) for c in t.columns]]
+        stored = {}  # (table, column) -> how its segments are compressed, for columns that declare it
+        for spec in SPECS[domain].tables:
+            if spec.name in held and any(c.compression for c in spec.columns):
+                for column, compression in con.execute(
+                        "SELECT column_name, lower(compression) FROM pragma_storage_info(?) "
+                        "WHERE segment_type <> 'VALIDITY'", [spec.name]).fetchall():
+                    stored.setdefault((spec.name, column), set()).add(compression)
+    stale = [t.name for t in SPECS[domain].tables
+             if held.get(t.name) != [(c.name, c.type) for c in t.columns]
+             or any(c.compression and stored.get((t.name, c.name), set()) - {c.compression.lower()}
+                    for c in t.columns)]
     if stale:
         log(f"rebuilding {len(stale)} table(s) of the cached {file_name} the spec changed: {', '.join(stale)} ...")
         engine.build_domain(domain, source, data, tables=stale)

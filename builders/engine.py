@@ -423,6 +423,7 @@ class _DomainBuild:
 
 def create_sql(table: TableSpec) -> str:
     cols = ", ".join(f"{quote(c.name)} {c.type}{' NOT NULL' if not c.nullable or c.name in table.key else ''}"
+                     f"{f' USING COMPRESSION {c.compression}' if c.compression else ''}"
                      for c in table.columns)
     return f"CREATE TABLE {quote(table.name)} ({cols})"
 

@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 
 from cytoatlas import cli
 from cytoatlas.client import Router
+from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.domains.search_index import search_key
 from cytoatlas.search.v1 import search_service_pb2 as pb
 from cytoatlas.search.v1 import search_service_pb2_grpc as pb_grpc
@@ -81,6 +82,23 @@ def test_terms_are_keyed_sorted_and_name_every_entity(local, domain):
         if (kinds[a["signature_type"]], a["signature"]) in entities:
             assert any(t["term"] == a["alias"] and t["name"] == a["signature"] and t["entity_type"] ==
                        kinds[a["signature_type"]] for t in terms), a
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_columns_are_stored_compressed_as_their_spec_declares(local, domain):
+    """The search index's text is stored uncompressed (search_index.PLAIN): the ranking and
+    completion statements read all of it on every call."""
+    declared = {(t.name, c.name): c.compression for t in SPECS[domain].tables for c in t.columns if c.compression}
+    assert {t for t, _ in declared} >= {f"{domain}_search_terms", f"{domain}_search_entities"}
+    for table in {t for t, _ in declared}:
+        stored = {}
+        for name, compression in local[domain].execute(
+                "SELECT column_name, compression FROM pragma_storage_info(?) WHERE segment_type <> 'VALIDITY'",
+                [table]).fetchall():
+            stored.setdefault(name, set()).add(compression.lower())
+        for (t, name), compression in declared.items():
+            if t == table:
+                assert stored[name] == {compression}, (table, name, stored[name])
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

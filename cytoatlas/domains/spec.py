@@ -39,6 +39,10 @@ class Column:
     # (loaded, typed) columns, window functions allowed, e.g. "abs(rho)" or
     # "rank() OVER (PARTITION BY organ, signature_type ORDER BY specificity_score DESC)".
     expression: str | None = None
+    # DuckDB's storage compression for the column (`USING COMPRESSION`), e.g. "uncompressed" for
+    # text a fixed statement reads in full on every call, where decoding DuckDB's dictionary/FSST
+    # strings was most of the scan (the search index); None = DuckDB chooses, as for every other.
+    compression: str | None = None
 
     @property
     def candidates(self) -> tuple[str, ...]:

@@ -89,7 +89,7 @@ def compile_query(request: pb.QueryRequest, table: TableInfo, settings: Settings
     size = page_size(request, settings)
     params: list = []
     select, _ = _select(request, table, settings, params)
-    sorted_ = bool(request.order_by or request.group_by or request.aggregates)
+    sorted_ = bool(request.order_by or request.group_by or request.aggregates)  # _select wrote ORDER BY
     if reader_stops and not sorted_ and not offset and size + 1 >= READER_STOPS_FROM_ROWS:
         return CompiledQuery(select, params, size, offset, fmt)
     return CompiledQuery(f"{select} {_page_clause(size, offset)}", params, size, offset, fmt)

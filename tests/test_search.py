@@ -17,12 +17,11 @@ from google.rpc import error_details_pb2
 
 from cytoatlas import cli
 from cytoatlas.client import Router
-from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.domains.search_index import search_key
 from cytoatlas.search.v1 import search_service_pb2 as pb
 from cytoatlas.search.v1 import search_service_pb2_grpc as pb_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
-from tests.conftest import ServiceProcess, status_details
+from tests.conftest import ServiceProcess, declared_compression, status_details, stored_compression
 from tests.test_grpcurl import GRPCURL, grpcurl
 
 DOMAINS = ("atlas", "perturbation", "spatial")
@@ -88,17 +87,10 @@ def test_terms_are_keyed_sorted_and_name_every_entity(local, domain):
 def test_columns_are_stored_compressed_as_their_spec_declares(local, domain):
     """The search index's text is stored uncompressed (search_index.PLAIN): the ranking and
     completion statements read all of it on every call."""
-    declared = {(t.name, c.name): c.compression for t in SPECS[domain].tables for c in t.columns if c.compression}
+    declared = declared_compression(domain)
     assert {t for t, _ in declared} >= {f"{domain}_search_terms", f"{domain}_search_entities"}
-    for table in {t for t, _ in declared}:
-        stored = {}
-        for name, compression in local[domain].execute(
-                "SELECT column_name, compression FROM pragma_storage_info(?) WHERE segment_type <> 'VALIDITY'",
-                [table]).fetchall():
-            stored.setdefault(name, set()).add(compression.lower())
-        for (t, name), compression in declared.items():
-            if t == table:
-                assert stored[name] == {compression}, (table, name, stored[name])
+    for (table, column), compression in declared.items():
+        assert stored_compression(local[domain], table)[column] == {compression}, (table, column)
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

@@ -47,8 +47,10 @@ def restore(source: Path, output: Path, log: Log | None = None) -> Path:
         con = duckdb.connect(str(temp))
         try:
             con.execute("SET enable_progress_bar = false")
+            # How the builders store a column is not in the manifest: it comes from the spec
+            compression = {(t.name, c.name): c.compression for t in spec.tables for c in t.columns if c.compression}
             for table in manifest["tables"]:
-                _restore_table(con, source, table, lambda line: emit(f"restore {spec.name}  {line}"))
+                _restore_table(con, source, table, compression, lambda line: emit(f"restore {spec.name}  {line}"))
             create_manifest_tables(con)
             for name, columns in MANIFEST.items():
                 rows = [[row[c] for c, _ in columns] for row in manifest["manifest"][name]]
@@ -129,11 +131,17 @@ def _check_keys(manifest: dict, path: Path) -> None:
             require(row, tuple(c for c, _ in columns), f"manifest.{name}[{i}]")
 
 
-def _restore_table(con: duckdb.DuckDBPyConnection, source: Path, table: dict, emit: Log) -> None:
+def _restore_table(con: duckdb.DuckDBPyConnection, source: Path, table: dict, compression: dict, emit: Log) -> None:
     started = time.monotonic()
     name = quote(table["name"])
     columns = table["columns"]
-    declared = ", ".join(f"{quote(c['name'])} {c['type']}{'' if c['nullable'] else ' NOT NULL'}" for c in columns)
+
+    def storage(column: str) -> str:
+        chosen = compression.get((table["name"], column))
+        return f" USING COMPRESSION {chosen}" if chosen else ""
+
+    declared = ", ".join(f"{quote(c['name'])} {c['type']}{'' if c['nullable'] else ' NOT NULL'}{storage(c['name'])}"
+                         for c in columns)
     con.execute(f"CREATE TABLE {name} ({declared})")
     selected = ", ".join(quote(c["name"]) for c in columns)
     con.execute(f"INSERT INTO {name} SELECT {selected} FROM read_parquet({literal(str(source / table['file']))})")

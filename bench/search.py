@@ -66,16 +66,11 @@ def ensure_built(domain: str, source: pathlib.Path, data: pathlib.Path, file_nam
         for table, column, kind in con.sql("SELECT table_name, column_name, data_type FROM duckdb_columns() "
                                            "WHERE schema_name = 'main' ORDER BY table_name, column_index").fetchall():
             held.setdefault(table, []).append((column, kind))
-        stored = {}  # (table, column) -> how its segments are compressed, for columns that declare it
-        for spec in SPECS[domain].tables:
-            if spec.name in held and any(c.compression for c in spec.columns):
-                for column, compression in con.execute(
-                        "SELECT column_name, lower(compression) FROM pragma_storage_info(?) "
-                        "WHERE segment_type <> 'VALIDITY'", [spec.name]).fetchall():
-                    stored.setdefault((spec.name, column), set()).add(compression)
+        stored = {t.name: engine.stored_compression(con, t.name) for t in SPECS[domain].tables  # declared storage only
+                  if t.name in held and any(c.compression for c in t.columns)}
     stale = [t.name for t in SPECS[domain].tables
              if held.get(t.name) != [(c.name, c.type) for c in t.columns]
-             or any(c.compression and stored.get((t.name, c.name), set()) - {c.compression.lower()}
+             or any(c.compression and stored[t.name].get(c.name, set()) - {c.compression.lower()}
                     for c in t.columns)]
     if stale:
         log(f"rebuilding {len(stale)} table(s) of the cached {file_name} the spec changed: {', '.join(stale)} ...")

@@ -428,6 +428,16 @@ def create_sql(table: TableSpec) -> str:
     return f"CREATE TABLE {quote(table.name)} ({cols})"
 
 
+def stored_compression(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, set[str]]:
+    """column -> how DuckDB compressed its segments in the file (lower case, e.g. {"uncompressed"}):
+    what `create_sql`'s USING COMPRESSION came to."""
+    stored: dict[str, set[str]] = {}
+    for column, compression in con.execute("SELECT column_name, lower(compression) FROM pragma_storage_info(?) "
+                                           "WHERE segment_type <> 'VALIDITY'", [table]).fetchall():
+        stored.setdefault(column, set()).add(compression)
+    return stored
+
+
 def comment_table(con: duckdb.DuckDBPyConnection, table: TableSpec) -> None:
     """Store the spec's table and column descriptions as comments (the services read them), in one
     transaction: committed one by one, they cost ~6 ms a table."""

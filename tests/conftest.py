@@ -182,15 +182,6 @@ def call(typed, domain: str, rpc: str, request: dict | None = None):
     return getattr(typed[domain], rpc)(message, timeout=60)
 
 
-def stored_compression(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, set[str]]:
-    """column -> how DuckDB compressed its segments in the file (lower case), e.g. {"uncompressed"}."""
-    stored: dict[str, set[str]] = {}
-    for column, compression in con.execute("SELECT column_name, lower(compression) FROM pragma_storage_info(?) "
-                                           "WHERE segment_type <> 'VALIDITY'", [table]).fetchall():
-        stored.setdefault(column, set()).add(compression)
-    return stored
-
-
 def declared_compression(domain: str) -> dict[tuple[str, str], str]:
     """(table, column) -> the storage compression the domain's spec declares (search_index.PLAIN)."""
     from cytoatlas.domains import DOMAINS as SPECS

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from cytoatlas.domains import DOMAINS as SPECS
-from builders.engine import build_domain
+from builders.engine import build_domain, stored_compression
 from builders.lifecycle import LifecycleError
 from builders.lifecycle.diff import diff_files
 from builders.lifecycle.export import export_domain, size_summary
@@ -25,7 +25,7 @@ from builders.lifecycle.split import split
 from builders.lifecycle.verify import verify_file
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import BIN, DOMAINS, declared_compression, health_status, stored_compression
+from tests.conftest import BIN, DOMAINS, declared_compression, health_status
 
 INTERNAL = ("_cytoatlas_manifest", "_cytoatlas_tables", "_cytoatlas_sources")
 

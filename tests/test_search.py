@@ -15,13 +15,14 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
+from builders.engine import stored_compression
 from cytoatlas import cli
 from cytoatlas.client import Router
 from cytoatlas.domains.search_index import search_key
 from cytoatlas.search.v1 import search_service_pb2 as pb
 from cytoatlas.search.v1 import search_service_pb2_grpc as pb_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
-from tests.conftest import ServiceProcess, declared_compression, status_details, stored_compression
+from tests.conftest import ServiceProcess, declared_compression, status_details
 from tests.test_grpcurl import GRPCURL, grpcurl
 
 DOMAINS = ("atlas", "perturbation", "spatial")

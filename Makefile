@@ -15,6 +15,12 @@ DEMO_DIR ?= demo
 SAMPLED_TESTS := tests/test_hostile_input.py tests/test_differential.py tests/test_typed_differential.py
 
 setup: $(STAMP) $(GENERATED)
+	@# The services, tests and bench run the `cytoatlas` the virtualenv imports; an editable install
+	@# made from another checkout (a worktree sharing this .venv) would run that one's code instead.
+	@(cd / && $(CURDIR)/$(BIN)/python -c "import cytoatlas, pathlib, sys; \
+		sys.exit(pathlib.Path(cytoatlas.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())") \
+		|| (echo "$(VENV) imported cytoatlas from another checkout: installing this one" \
+			&& $(BIN)/pip install --quiet --no-deps -e .)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -85,6 +85,19 @@ def test_terms_are_keyed_sorted_and_name_every_entity(local, domain):
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
+def test_entity_row_is_each_entitys_place_and_every_term_carries_it(local, domain):
+    """Search reads a page's entities by entity_row (serving/search.py): in storage order the
+    entities are numbered 0, 1, 2, ... (sorted, so the scan skips the blocks without them), and a
+    term carries its own entity's number."""
+    con = local[domain]
+    entities = rows(con, f"SELECT entity_type, name, entity_row FROM {domain}_search_entities")  # storage order
+    assert [e["entity_row"] for e in entities] == list(range(len(entities)))
+    row_of = {(e["entity_type"], e["name"]): e["entity_row"] for e in entities}
+    terms = rows(con, f"SELECT entity_type, name, entity_row FROM {domain}_search_terms")
+    assert terms and all(t["entity_row"] == row_of[(t["entity_type"], t["name"])] for t in terms)
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
 def test_columns_are_stored_compressed_as_their_spec_declares(local, domain):
     """The search index's text is stored uncompressed (search_index.PLAIN): the ranking and
     completion statements read all of it on every call."""

@@ -8,7 +8,9 @@ Three derived tables per domain, named after it (a table is served by exactly on
                             (parse_10M / Tahoe, perturbation) or the technology (spatial); '' when
                             a table is not specific to one.
   <domain>_search_entities  one row per entity (type, name, entity_id = 'type:name'), with its
-                            description, signature type, rows, contexts and tables it occurs in.
+                            description, signature type, rows, contexts and tables it occurs in,
+                            and its entity_row: its place in key order, which every term of it
+                            carries, so that Search reads the page's entities by a sorted integer.
   <domain>_search_terms     every spelling that finds an entity, keyed and sorted by its
                             normalised key (lower case, only letters and digits: 'IL-6' -> 'il6')
                             so prefix scans read few blocks: the name; the aliases the domain
@@ -26,7 +28,7 @@ three TableSpecs, built after every table they read.
 
 from __future__ import annotations
 
-from cytoatlas.domains.spec import Column, TableSpec, count, integer, key_text, text
+from cytoatlas.domains.spec import NON_NEGATIVE, Column, TableSpec, count, integer, key_text, text
 
 # The text of the terms and entities tables, which SearchService's ranking and completion
 # statements read for every row on every call, is stored uncompressed (spec.Column.compression):
@@ -213,7 +215,8 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                              bool_or(term_kind = 'name') AS is_name
                       FROM every WHERE {normalised_key('term')} <> '' GROUP BY ALL)
             SELECT terms.*, t.type_rank,
-                   CAST(row_number() OVER (PARTITION BY entity_type, name ORDER BY term) AS INTEGER) AS term_order
+                   CAST(row_number() OVER (PARTITION BY entity_type, name ORDER BY term) AS INTEGER) AS term_order,
+                   CAST(dense_rank() OVER (ORDER BY entity_type, name) - 1 AS INTEGER) AS entity_row
             FROM terms JOIN types t USING (entity_type)
         """,
         depends_on=(*depends_on, mentions),
@@ -232,6 +235,8 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                     nullable=False),
             integer("term_order", "The term's place among its entity's terms, by term: a stable tie-break.",
                     nullable=False),
+            integer("entity_row", "The entity's entity_row in the entities table.", nullable=False,
+                    check=NON_NEGATIVE),
         ),
         key=("term_key", "entity_type", "name", "term"),
     )
@@ -241,7 +246,7 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
         derived_sql=f"""
             WITH e AS ({entities_sql}),
             types(entity_type, type_rank, type_label) AS (VALUES {_types_values()}),
-            all_names AS (SELECT entity_type, name,
+            all_names AS (SELECT entity_type, name, any_value(entity_row) AS entity_row,
                                  string_agg(term, '{ALIAS_SEPARATOR}' ORDER BY term) FILTER (WHERE NOT is_name) AS aliases
                           FROM {terms} GROUP BY ALL),
             described AS (SELECT entity_type, name, min(description) AS description,
@@ -256,7 +261,7 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                        AS description, d.signature_type,
                    coalesce(c.n_rows, 0) AS n_rows, coalesce(c.n_contexts, 0) AS n_contexts,
                    coalesce(c.contexts, '') AS contexts, coalesce(c.tables, '') AS tables,
-                   coalesce(n.aliases, '') AS aliases
+                   coalesce(n.aliases, '') AS aliases, n.entity_row
             FROM all_names n JOIN types t USING (entity_type)
             LEFT JOIN described d USING (entity_type, name) LEFT JOIN counted c USING (entity_type, name)
         """,
@@ -278,6 +283,9 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                    compression=PLAIN),
             Column("aliases", "VARCHAR", f"Its other terms (search terms), {ALIAS_SEPARATOR!r}-joined in order.",
                    nullable=False, compression=PLAIN),
+            integer("entity_row", "The entity's place in this table, from 0 in key order (entity_type, name): "
+                                  "the terms carry it, and Search reads a page's entities by it.",
+                    nullable=False, check=NON_NEGATIVE),
         ),
         key=("entity_type", "name"),
     )

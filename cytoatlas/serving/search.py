@@ -45,10 +45,12 @@ _KEY = r"regexp_replace(lower({}), '[^\p{{L}}\p{{N}}]+', '', 'g')"  # = search_i
 # with the query key's first two characters (a typo further into a name: "tumour necro"). Only
 # those rows reach the scoring (a filter the scan applies to the key column alone). Per entity the
 # best term wins (score, then a name before an alias, then the term); the entity type's rank and
-# the name break ties between entities; only the page's entities are joined for their details.
+# the name break ties between entities; only the page's entities are joined for their details, by
+# entity_row: a sorted integer, so the scan of the entities reads only the blocks that hold them
+# (joined on type and name it read them all: Search 15.0 -> 11.8 ms in-process, scale-1 atlas).
 SEARCH_SQL = f"""
 WITH matched AS (
-  SELECT entity_type, name, term, term_kind, is_name, type_rank, term_order, tier,
+  SELECT entity_type, name, entity_row, term, term_kind, is_name, type_rank, term_order, tier,
     CASE tier WHEN 1 THEN 100.0 WHEN 2 THEN 90.0 WHEN 3 THEN 80.0 WHEN 4 THEN 60 + 10.0 * $n / length(term_key)
               WHEN 5 THEN 40 + 10.0 * $n / length(term_key) WHEN 6 THEN 10 + 20 * jaro_winkler_similarity(term_key, $k)
               ELSE 10 + 15 * jaro_winkler_similarity(left(term_key, $n), $k) END
@@ -68,17 +70,17 @@ WITH matched AS (
   WHERE tier IS NOT NULL
 ),
 best AS (
-  SELECT entity_type, name, min(type_rank) AS type_rank, round(max(score), 6)::DOUBLE AS score,
+  SELECT entity_type, name, entity_row, min(type_rank) AS type_rank, round(max(score), 6)::DOUBLE AS score,
          arg_max({{'term': term, 'term_kind': term_kind, 'tier': tier}},
                  {{'score': score, 'is_name': is_name, 'order': -term_order}}) AS hit
-  FROM matched GROUP BY entity_type, name
+  FROM matched GROUP BY entity_type, name, entity_row
 ),
 page AS (SELECT *, count(*) OVER () AS total_size FROM best ORDER BY score DESC, type_rank, name
          LIMIT $limit OFFSET $offset)
 SELECT e.entity_id, e.name, e.entity_type, e.description, e.signature_type, p.score, p.hit.term AS matched_term,
        p.hit.term_kind AS term_kind, {list(MATCH_RULES)}[p.hit.tier] AS match_rule, e.contexts, e.n_rows,
        e.tables, e.aliases, p.total_size
-FROM page AS p JOIN {{entities}} AS e ON e.entity_type = p.entity_type AND e.name = p.name
+FROM page AS p JOIN {{entities}} AS e ON e.entity_row = p.entity_row
 ORDER BY p.score DESC, p.type_rank, p.name
 """
 

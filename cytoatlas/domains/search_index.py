@@ -235,7 +235,7 @@ def search_tables(domain: str, mentions_sql: str, entities_sql: str, aliases_sql
                     nullable=False),
             integer("term_order", "The term's place among its entity's terms, by term: a stable tie-break.",
                     nullable=False),
-            integer("entity_row", "The entity's entity_row in the entities table.", nullable=False,
+            integer("entity_row", "Its entity's entity_row (the entities table): what Search joins on.", nullable=False,
                     check=NON_NEGATIVE),
         ),
         key=("term_key", "entity_type", "name", "term"),

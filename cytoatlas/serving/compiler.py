@@ -103,7 +103,7 @@ def _page_clause(size: int, offset: int) -> str:
     To keep the row order under a LIMIT, DuckDB reads in one thread. So a long first page
     (READER_STOPS_FROM_ROWS and up, the default ARROW page among them) of an unsorted query has no
     LIMIT when its reader stops after page_size + 1 rows: with two or more DuckDB threads (the
-    default from 4 CPUs up) DuckDB then reads in all of them, in order, at most its streaming
+    default on 2 CPUs and up) DuckDB then reads in all of them, in order, at most its streaming
     buffer (10 MiB) ahead of the reader. In-process at 2 threads: the bench's point query with the
     default page took 0.86x the time, 1,000,000 of 1.6M matching rows 0.75x; at 1 thread both
     were even (0.99x, 1.04x). A short limit keeps its LIMIT, which stops DuckDB sooner: without

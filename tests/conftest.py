@@ -182,13 +182,6 @@ def call(typed, domain: str, rpc: str, request: dict | None = None):
     return getattr(typed[domain], rpc)(message, timeout=60)
 
 
-def declared_compression(domain: str) -> dict[tuple[str, str], str]:
-    """(table, column) -> the storage compression the domain's spec declares (search_index.PLAIN)."""
-    from cytoatlas.domains import DOMAINS as SPECS
-
-    return {(t.name, c.name): c.compression for t in SPECS[domain].tables for c in t.columns if c.compression}
-
-
 def field_value(message, name: str):
     """The message's value for a column; None for an unset optional (a NULL in the table), a list
     for a repeated field."""

@@ -25,7 +25,7 @@ from builders.lifecycle.split import split
 from builders.lifecycle.verify import verify_file
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import BIN, DOMAINS, declared_compression, health_status
+from tests.conftest import BIN, DOMAINS, health_status
 
 INTERNAL = ("_cytoatlas_manifest", "_cytoatlas_tables", "_cytoatlas_sources")
 
@@ -68,7 +68,7 @@ def test_export_then_restore_gives_an_identical_database(built, source_dir, tmp_
     assert report.ok, report.text()
     assert_same_database(built[domain], restored)  # manifest tables included: same build id, rows
     with duckdb.connect(str(restored), read_only=True) as con:  # stored as built (the spec's storage)
-        for (table, column), compression in declared_compression(domain).items():
+        for (table, column), compression in SPECS[domain].declared_compression().items():
             assert stored_compression(con, table)[column] == {compression}, (table, column)
     assert leftovers(tmp_path) == []
     # The size figure: Parquet (zstd) against the CSV sources it was built from, measured here.

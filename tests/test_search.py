@@ -18,11 +18,12 @@ from google.rpc import error_details_pb2
 from builders.engine import stored_compression
 from cytoatlas import cli
 from cytoatlas.client import Router
+from cytoatlas.domains import DOMAINS as SPECS
 from cytoatlas.domains.search_index import search_key
 from cytoatlas.search.v1 import search_service_pb2 as pb
 from cytoatlas.search.v1 import search_service_pb2_grpc as pb_grpc
 from cytoatlas.spatial.v1 import spatial_service_pb2, spatial_service_pb2_grpc
-from tests.conftest import ServiceProcess, declared_compression, status_details
+from tests.conftest import ServiceProcess, status_details
 from tests.test_grpcurl import GRPCURL, grpcurl
 
 DOMAINS = ("atlas", "perturbation", "spatial")
@@ -101,7 +102,7 @@ def test_entity_row_is_each_entitys_place_and_every_term_carries_it(local, domai
 def test_columns_are_stored_compressed_as_their_spec_declares(local, domain):
     """The search index's text is stored uncompressed (search_index.PLAIN): the ranking and
     completion statements read all of it on every call."""
-    declared = declared_compression(domain)
+    declared = SPECS[domain].declared_compression()
     assert {t for t, _ in declared} >= {f"{domain}_search_terms", f"{domain}_search_entities"}
     for (table, column), compression in declared.items():
         assert stored_compression(local[domain], table)[column] == {compression}, (table, column)

@@ -48,7 +48,7 @@ def restore(source: Path, output: Path, log: Log | None = None) -> Path:
         try:
             con.execute("SET enable_progress_bar = false")
             # How the builders store a column is not in the manifest: it comes from the spec
-            compression = {(t.name, c.name): c.compression for t in spec.tables for c in t.columns if c.compression}
+            compression = spec.declared_compression()
             for table in manifest["tables"]:
                 _restore_table(con, source, table, compression, lambda line: emit(f"restore {spec.name}  {line}"))
             create_manifest_tables(con)

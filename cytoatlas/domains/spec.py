@@ -116,6 +116,11 @@ class DomainSpec:
                 return spec
         raise KeyError(name)
 
+    def declared_compression(self) -> dict[tuple[str, str], str]:
+        """(table, column) -> the storage compression its Column declares (e.g. the search index's
+        "uncompressed"); columns that leave it to DuckDB are not listed."""
+        return {(t.name, c.name): c.compression for t in self.tables for c in t.columns if c.compression}
+
 
 # --- small constructors so the domain modules read as tables, not boilerplate -----------------
 

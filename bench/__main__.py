@@ -12,8 +12,9 @@ Ways of getting a query's result, all on the same DuckDB file and the same SQL (
   json         JSON over HTTP (the CytoAtlas web API's way), decoded to Python rows
 For ~12, ~10,000 and ~1,000,000 rows x 8 columns, interleaved in shuffled order and repeated;
 then QPS of point queries at 1, 4, 16 and 64 client threads (in-process, the Router at defaults,
-the Router against a service tuned for that many clients, the Router over two processes at
-defaults given as a replica list (router-x2), the Flight peer; failed calls counted),
+the Router against a service tuned for that many clients, the Router against the service at
+defaults but --processes 1 (router-1p: what the processes lever gives), the Flight peer; failed
+calls counted),
 and the Router's QPS with the service pinned to 1 then 2 cores; then builder ingest of the
 largest CSV vs DuckDB's own CREATE TABLE AS read_csv, with peak RSS; then start -> SERVING time; then
 SearchService latency per domain on scale-1 files (bench/search.py; built once into bench/.cache).
@@ -50,7 +51,7 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_SCALE = 0.25  # parse10m_activity then has > 1M SecAct rows (0.2 is the smallest scale that does)
 DOMAIN_NOTE = "perturbation domain's sources into one file"
 WAYS = ("in-process", "router", "router-grpc", "stub", "flight", "floor", "json")
-CONCURRENT_WAYS = ("in-process", "router", "router-tuned", "router-x2", "flight")
+CONCURRENT_WAYS = ("in-process", "router", "router-tuned", "router-1p", "flight")
 CLIENT_COUNTS = (1, 4, 16, 64)
 
 
@@ -98,14 +99,27 @@ def capacity_flags(clients: int) -> str:
     return f"--max-queries {clients} --max-workers {clients + 8}"
 
 
-def pin(pid: int, cores: int) -> None:
-    """Let process `pid` and all its threads run on the first `cores` CPUs only."""
-    allowed = sorted(os.sched_getaffinity(0))[:cores]
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its children (a service's processes: --processes), theirs in turn."""
+    pids = [pid]
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            os.sched_setaffinity(int(task), allowed)
-        except ProcessLookupError:  # a thread that ended since the listing
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                pids += [p for child in listing.read().split() for p in process_tree(int(child))]
+        except FileNotFoundError:  # a thread that ended since the listing
             pass
+    return pids
+
+
+def pin(pid: int, cores: int) -> None:
+    """Let process `pid`, its children and all their threads run on the first `cores` CPUs only."""
+    allowed = sorted(os.sched_getaffinity(0))[:cores]
+    for process in process_tree(pid):
+        for task in os.listdir(f"/proc/{process}/task"):
+            try:
+                os.sched_setaffinity(int(task), allowed)
+            except ProcessLookupError:  # a thread that ended since the listing
+                pass
 
 
 def timed(fn) -> float:
@@ -193,7 +207,7 @@ def main() -> int:
     servers = {}
     try:
         for name, command in {"service": serve_command(db, args.serve_args),
-                              "second": serve_command(db, args.serve_args),
+                              "one-process": serve_command(db, f"--processes 1 {args.serve_args}"),
                               "tuned": serve_command(db, tuned_flags),
                               "flight": [sys.executable, "-m", "bench.flight_server", str(db)],
                               "json": [sys.executable, "-m", "bench.json_server", str(db)]}.items():
@@ -204,8 +218,8 @@ def main() -> int:
         router = Router({"perturbation": address}, keep_large_buffers=True)
         router_grpc = Router({"perturbation": address}, keep_large_buffers=True, flight=False)
         router_tuned = Router({"perturbation": tuned_address}, keep_large_buffers=True)
-        # two processes at defaults on the file, as a replica list: a Flight client per process
-        router_x2 = Router({"perturbation": f"{address},{servers['second'][1]}"}, keep_large_buffers=True)
+        # the defaults but one process: what serving from one process per CPU gives
+        router_1p = Router({"perturbation": servers["one-process"][1]}, keep_large_buffers=True)
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = pb_grpc.TableServiceStub(channel)
         flight_client = flight.FlightClient(f"grpc://{flight_address}")
@@ -227,7 +241,7 @@ def main() -> int:
                 "router": lambda w, l: router.query(TABLE, where=w, limit=l or None),
                 "router-grpc": lambda w, l: router_grpc.query(TABLE, where=w, limit=l or None),
                 "router-tuned": lambda w, l: router_tuned.query(TABLE, where=w, limit=l or None),
-                "router-x2": lambda w, l: router_x2.query(TABLE, where=w, limit=l or None),
+                "router-1p": lambda w, l: router_1p.query(TABLE, where=w, limit=l or None),
                 "stub": lambda w, l: decode_arrow(stub.Query(pb.QueryRequest(
                     table=TABLE, filters=to_filters(w), limit=l)))[0],
                 "flight": lambda w, l: flight_client.do_get(flight.Ticket(json.dumps([w, l]))).read_all(),

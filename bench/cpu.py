@@ -18,15 +18,19 @@ import time
 
 import duckdb
 
-from bench.__main__ import CACHE, DEFAULT_SCALE, capacity_flags, serve_command, start
+from bench.__main__ import CACHE, DEFAULT_SCALE, capacity_flags, process_tree, serve_command, start
 from bench.queries import TABLE, cases, sql_for
 
 CALLS = {"point (~12 rows)": 400, "~10,000 rows": 150, "~1,000,000 rows": 10}
 
 
 def process_cpu(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of `pid` and its children (the service's processes) so far."""
+    total = 0
+    for process in process_tree(pid):
+        fields = open(f"/proc/{process}/stat").read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

@@ -250,6 +250,17 @@ def request_log(log: pathlib.Path, rpc: str | None = None) -> list[dict]:
     return [line for line in lines if rpc is None or line["rpc"] == rpc]
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid`: a service's workers (--processes, one per CPU by default)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def serving_pids(service: ServiceProcess) -> list[int]:
+    """The processes that open the file and answer: the workers, or the one started if alone."""
+    return children(service.process.pid) or [service.process.pid]
+
+
 def closed_address() -> str:
     """A loopback address with nothing listening: bound, noted and closed again."""
     with socket.socket() as s:

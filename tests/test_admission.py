@@ -4,6 +4,7 @@ refused with a retry hint."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -33,7 +34,13 @@ def test_usable_cpus_follow_the_cgroup_quota(tmp_path, files, cpus):
 def test_sizes_left_at_zero_come_from_the_machine():
     cpus = machine.usable_cpus()
     settings = Settings()
-    assert (settings.max_queries, settings.admission_queue, settings.duckdb_threads) == (4 * cpus, 8 * cpus, cpus)
+    # 4 query slots per CPU for the service, shared out among its processes (one per CPU)
+    per_process = math.ceil(4 * cpus / settings.processes)
+    assert settings.processes == cpus
+    assert (settings.max_queries, settings.admission_queue, settings.duckdb_threads) == (
+        per_process, 2 * per_process, cpus)
+    alone = Settings(processes=1)
+    assert (alone.max_queries, alone.admission_queue) == (4 * cpus, 8 * cpus)
     assert settings.max_workers == settings.max_queries + settings.admission_queue + 8
     explicit = Settings(max_queries=3, admission_queue=0, max_workers=5, duckdb_threads=1)
     assert (explicit.max_queries, explicit.admission_queue, explicit.max_workers, explicit.duckdb_threads) == (3, 0, 5, 1)

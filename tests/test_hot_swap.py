@@ -16,7 +16,7 @@ from builders import demo_data, engine
 from cytoatlas.client.router import decode_arrow
 from cytoatlas.table.v1 import table_service_pb2 as pb
 from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
-from tests.conftest import TEST_SCALE, health_status
+from tests.conftest import TEST_SCALE, health_status, serving_pids
 
 TABLE = "tahoe_drug_effect"
 # Answers span several messages (--max-message-bytes below), so a mixed answer would show.
@@ -170,7 +170,8 @@ def run_rebuilds(variants, tmp_path, start_service, rebuilds: int, threads: int)
     assert load.unmatched == 0 and load.went_back == 0
     assert max(latencies) < 5.0
     deadline = time.monotonic() + 5  # requests are over: every old build must close promptly
-    while (still_open := deleted_files_open(service.process.pid, served)) and time.monotonic() < deadline:
+    while ((still_open := [link for pid in serving_pids(service) for link in deleted_files_open(pid, served)])
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     assert still_open == [], still_open
     print(f"\nFIGURE hot swap: {rebuilds} rebuilds under {threads} client threads; {load.requests} requests, "

@@ -12,7 +12,8 @@ A Flight failure becomes a `FlightCallError`, a grpc.RpcError with the status th
 exactly as a gRPC failure: a busy refusal is retried after its RetryInfo delay, a bad request
 raises the same CytoAtlasError. A failure that carries no such status and says UNAVAILABLE is the
 transport's (the Flight port unreachable from here: a proxy or port mapping that forwards only
-the gRPC port, or a replica that went away). A domain served by several processes (a replica
+the gRPC port, or a replica that went away), as is a CANCELLED without one (a process stopping
+cancels the calls it accepted but had not started). A domain served by several processes (a replica
 list) has a reader per process, taken in turn (FlightReplicas); one whose port stops answering
 leaves the turn, and once none is left the Router reads that domain over gRPC.
 """
@@ -52,8 +53,9 @@ class FlightCallError(grpc.RpcError):
 
     @property
     def from_transport(self) -> bool:
-        """Unreachable, as opposed to answered by the service (which always sends a status)."""
-        return self._status is None and self._code == grpc.StatusCode.UNAVAILABLE
+        """Unreachable, or cancelled unstarted by a server shutting down, as opposed to answered
+        by the service (which always sends a status; the Router never cancels its own calls)."""
+        return self._status is None and self._code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
     def code(self) -> grpc.StatusCode:
         return self._code

@@ -18,7 +18,9 @@ raises the server's last error. What is retried:
   a message over the receive limit): the same request fails the same way again. UNAVAILABLE is
   gRPC's retry policy's (table_grpc_service_config.json), except a result stream cut off after
   its first message, which that policy cannot retry: the Router asks for that page once more
-  (StreamBroken).
+  (StreamBroken); and CANCELLED from gRPC itself, with no CytoAtlas details, before the first
+  message: a call a server shutting down accepted but never started (a process of a domain
+  stopping, its connection's last calls), asked for once more the same way.
 
 The success path costs one function call and one clock read; the status details are only parsed
 once a call has failed.
@@ -52,6 +54,18 @@ class StreamBroken(Exception):
     def __init__(self, error: grpc.RpcError):
         super().__init__(str(error))
         self.error = error
+
+
+def shut_down_unstarted(err: grpc.RpcError) -> bool:
+    """CANCELLED by gRPC, not by a CytoAtlas handler (whose errors carry google.rpc details): the
+    server shut down with the call still waiting for a worker. The Router never cancels its own
+    calls (its timeout is a deadline), so nothing else sends it."""
+    if err.code() != grpc.StatusCode.CANCELLED:
+        return False
+    try:
+        return rpc_status.from_call(err) is None
+    except ValueError:
+        return False
 
 
 def busy_delay(err: grpc.RpcError) -> float | None:

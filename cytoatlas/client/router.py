@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cytoatlas import memory, wire
 from cytoatlas.client.errors import CytoAtlasError, ServiceUnavailable, TableNotFound, from_rpc_error
 from cytoatlas.client.flight_reader import FlightCallError, FlightReader, FlightReplicas, flight_host
-from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken
+from cytoatlas.client.retry import DEFAULT_MAX_ATTEMPTS, Retry, StreamBroken, shut_down_unstarted
 from cytoatlas.client.targets import channel_target, replicas
 from cytoatlas.client.transport import Transport
 from cytoatlas.domains import DOMAINS as SPECS
@@ -163,8 +163,9 @@ class Router:
         """Read `domain`'s pages through the Flight endpoints its processes named, each on the
         host this Router reaches that process at (when flight is on); calls carry each one's
         instance id, so they are refused unless the port reaches the process that listed it."""
-        endpoints = [(host, listed.flight_port, listed.instance_id) for address, listed in answers
-                     if listed.flight_port and (host := flight_host(address))]
+        endpoints = [(host, process.flight_port, process.instance_id) for address, listed in answers
+                     if listed.flight_port and (host := flight_host(address))
+                     for process in (listed.processes or [listed])]  # several processes behind one port
         if not (self._use_flight and endpoints):
             self._flight.pop(domain, None)
             return
@@ -268,7 +269,8 @@ class Router:
         had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
         a stream that broke after its first message (a replica killed mid-answer); a page is a pure
         read, so it is asked for once more (StreamBroken), and round_robin sends that call to
-        another replica."""
+        another replica; so is a call a server shutting down cancelled before it started
+        (retry.shut_down_unstarted)."""
         query = self._query[domain]
 
         def attempt(timeout):
@@ -280,7 +282,12 @@ class Router:
                         raise  # the service's answer: retried or raised as a gRPC one would be
                     self._flight.pop(domain, None)
             messages = query(request, timeout=timeout)
-            first = next(messages, None)  # a refusal or an unreachable service raises here
+            try:
+                first = next(messages, None)  # a refusal or an unreachable service raises here
+            except grpc.RpcError as err:
+                if shut_down_unstarted(err):
+                    raise StreamBroken(err) from None
+                raise
             try:
                 table, last = decode_arrow(messages if first is None else itertools.chain((first,), messages))
                 return table, last.next_page_token

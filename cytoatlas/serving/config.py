@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -27,6 +28,11 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address to listen on (0.0.0.0 in containers).")
     port: int = _setting(-1, "Port to listen on; -1 = the domain's default (50051/50052/50053), "
                              "0 = any free port (the log line says which).")
+    processes: int = _setting(0, "Processes serving the domain; they share the gRPC port (SO_REUSEPORT) and "
+                                 "each has a Flight port, the first --flight-port; a process answers in Python "
+                                 "one call at a time, so more of them answer more at once. 0 = one per usable "
+                                 "CPU. Behind a port mapping that forwards only the listed ports, use 1 and "
+                                 "scale by replicas. Each process has its own --duckdb-memory-limit.")
     max_workers: int = _setting(0, "gRPC worker threads: concurrent RPCs served at once; beyond them gRPC "
                                    "refuses a call. 0 = max_queries + admission_queue + 8 (health, catalog).")
     duckdb_threads: int = _setting(0, "DuckDB threads of the served file; 0 = the CPUs this process may use "
@@ -36,7 +42,8 @@ class Settings:
                                               "empty = nowhere: such a query is refused with RESOURCE_EXHAUSTED.")
     reload_poll_seconds: float = _setting(1.0, "How often to look for a newly published file at --db "
                                                "(inode/size/mtime); 0 = only on SIGHUP.")
-    max_queries: int = _setting(0, "Query RPCs running at once; 0 = 4 per usable CPU. More wait in the "
+    max_queries: int = _setting(0, "Query RPCs running at once in each process; 0 = 4 per usable CPU, shared "
+                                   "out among the processes. More wait in the "
                                    "admission queue, then are refused with RESOURCE_EXHAUSTED and a retry hint.")
     admission_queue: int = _setting(-1, "Query RPCs that may wait for a running one to finish before being "
                                         "refused; -1 = 2 x max_queries, 0 = refuse at once.")
@@ -74,13 +81,17 @@ class Settings:
 
     def __post_init__(self):
         """Sizes left at 0 (or -1) come from the machine this process runs on (machine.py)."""
+        if self.processes < 0:
+            raise SystemExit(f"--processes / CYTOATLAS_PROCESSES must be 0 (one per CPU) or more, not {self.processes}")
         cpus = usable_cpus()
         # Every CPU for DuckDB, as DuckDB itself defaults: a long first page has no LIMIT
         # (compiler.compile_query, reader_stops), so its scan runs in all of them and streams ahead
         # of the Flight writer. On 2 CPUs against 1 thread: 1M rows through the Router 13-23%
         # faster, point and 10,000-row queries and 16-client QPS even (docs/performance.md).
         derived = {"duckdb_threads": self.duckdb_threads or cpus,
-                   "max_queries": self.max_queries or 4 * cpus}
+                   "processes": self.processes or cpus}
+        # 4 queries per CPU for the whole service, shared out among its processes
+        derived["max_queries"] = self.max_queries or max(1, math.ceil(4 * cpus / derived["processes"]))
         derived["admission_queue"] = (2 * derived["max_queries"] if self.admission_queue < 0
                                       else self.admission_queue)
         derived["max_workers"] = self.max_workers or derived["max_queries"] + derived["admission_queue"] + 8

@@ -42,8 +42,9 @@ class Observer:
                                 ["rpc", "code"], registry=self.registry)
         self.latency = Histogram("cytoatlas_request_duration_seconds", "RPC wall time, by method.",
                                  ["rpc"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        # livesum: with several processes (processes.py) the supervisor adds up the living ones'
         self.in_flight = Gauge("cytoatlas_requests_in_flight", "RPCs being served right now.",
-                               ["rpc"], registry=self.registry)
+                               ["rpc"], registry=self.registry, multiprocess_mode="livesum")
         self.rows = Counter("cytoatlas_rows_served", "Result rows sent by Query and Flight DoGet, by table.",
                             ["table"], registry=self.registry)
         self.bytes = Counter("cytoatlas_bytes_served", "Result payload bytes (Arrow IPC or rows) sent "
@@ -59,6 +60,7 @@ class Observer:
         # on every call, six times per RPC; the label values are few (methods, codes, tables).
         self._children: dict = {}
         self.log_requests = settings.request_log == "json"
+        self.process: int | None = None  # which of several processes this is (processes.py), logged
         self._log_lock = threading.Lock()
 
     def child(self, metric, *labels):
@@ -135,7 +137,8 @@ class Call:
             observer.log(json.dumps({
                 "ts": time.time(), "domain": observer.domain, "request_id": self.request_id,
                 "rpc": self.rpc, "table": self.table, "rows": self.rows, "bytes": self.bytes,
-                "duration_ms": round(seconds * 1000, 3), "code": code}))
+                "duration_ms": round(seconds * 1000, 3), "code": code,
+                **({"process": observer.process} if observer.process is not None else {})}))
 
 
 class HealthCall:

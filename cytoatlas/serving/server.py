@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class RunningServer:
     service_names: tuple[str, ...]
     observer: Observer
     flight: FlightEndpoint | None = None  # None: --flight-port -1
+    tables: TableServicer | None = None
 
     @property
     def flight_port(self) -> int | None:
@@ -68,10 +70,14 @@ class RunningServer:
         self.files.close()
 
 
-def start_server(domain: str, settings: Settings) -> RunningServer:
+def start_server(domain: str, settings: Settings, shared_port: bool = False,
+                 on_status: Callable[[bool], None] = lambda serving: None) -> RunningServer:
     """Start serving the domain's file. A missing or damaged file does not stop the start: health
     says NOT_SERVING and calls answer UNAVAILABLE until a good file is published at the path.
-    Raises DatabaseError (no --db, cannot listen) or security.SecurityError (bad TLS/token settings)."""
+    shared_port: listen on the gRPC port beside the other processes of the domain (SO_REUSEPORT,
+    processes.py); else the port must be free. on_status(serving) follows each check of the file,
+    as health does. Raises DatabaseError (no --db, cannot listen) or security.SecurityError (bad
+    TLS/token settings)."""
     if not settings.db:
         raise DatabaseError("no database file given (--db or CYTOATLAS_DB)")
     memory.keep_large_buffers()  # large pages: reuse heap memory, not mmap per message
@@ -88,6 +94,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("",) + names:
             health_servicer.set(name, status)
+        on_status(serving)
 
     files = ServedFile(settings.db, domain, settings, on_status=report)
     observer = Observer(domain, settings, files.current)
@@ -98,7 +105,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     interceptor = CallInterceptor(observer, token, admission, files)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{domain}-rpc"),
-        options=[("grpc.so_reuseport", 0)], interceptors=[interceptor],
+        options=[("grpc.so_reuseport", int(shared_port))], interceptors=[interceptor],
         # Never queue a call for a worker: beyond max_workers gRPC refuses it (RESOURCE_EXHAUSTED);
         # queries wait, if at all, in the admission queue, which has a worker for each of them.
         maximum_concurrent_rpcs=settings.max_workers)
@@ -131,7 +138,7 @@ def start_server(domain: str, settings: Settings) -> RunningServer:
     files.check()
     server.start()
     files.watch()
-    return RunningServer(server, port, health_servicer, files, names, observer, endpoint)
+    return RunningServer(server, port, health_servicer, files, names, observer, endpoint, tables)
 
 
 class StopSignals:
@@ -161,6 +168,9 @@ class StopSignals:
 def serve(domain: str, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then stop gracefully. Returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.processes > 1:  # this process supervises, the processes it starts serve
+        from cytoatlas.serving.processes import supervise
+        return supervise(domain, settings)
     try:
         running = start_server(domain, settings)
     except (DatabaseError, security.SecurityError) as exc:

@@ -179,6 +179,8 @@ class TableServicer(pb_grpc.TableServiceServicer):
         self._database = database
         self.flight_port = 0  # set by server.start_server once the Flight endpoint listens
         self.instance_id = ""  # this process's, as the Flight endpoint checks it
+        # Every process serving this port, this one among them (processes.py sets it; empty alone)
+        self.processes: list[pb.ServiceProcess] = []
 
     def table(self, db: Database, name: str, field: str) -> TableInfo:
         return find_table(db, name, field, self.settings, self.domain)
@@ -187,7 +189,8 @@ class TableServicer(pb_grpc.TableServiceServicer):
     def ListTables(self, request, context):
         db = self._database()
         return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)],
-                                     flight_port=self.flight_port, instance_id=self.instance_id)
+                                     flight_port=self.flight_port, instance_id=self.instance_id,
+                                     processes=self.processes)
 
     @handle_errors
     def GetTable(self, request, context):

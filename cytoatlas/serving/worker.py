@@ -1,0 +1,102 @@
+"""One of several processes serving a domain (`--processes N`), started by processes.py.
+
+`python -m cytoatlas.serving.worker FD`: FD is this process's end of a socket pair with the
+supervisor, carrying pickled messages (multiprocessing.connection). The supervisor sends the
+settings and this process's index; the worker starts a whole service (server.start_server) on
+the shared gRPC port, with its own Flight port (the first process the domain's, the others any
+free one: Arrow Flight's server does not share a port), and answers
+
+  ("ready", index, flight_port, instance_id, status)   listening; status as status() says
+  ("failed", index, message)                             could not start (the message says why)
+  ("status", index, status)                              after each check of the file (hot swap)
+
+then receives ("processes", [(flight_port, instance_id), ...]): every process of the domain,
+which ListTables returns. When the supervisor's end closes (it exited, even killed), the worker
+stops as on SIGTERM: no process outlives its supervisor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import Connection
+
+from cytoatlas.serving import security
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.database import DatabaseError
+from cytoatlas.serving.server import RunningServer, StopSignals, start_server
+from cytoatlas.table.v1 import table_service_pb2 as pb
+
+
+def status(running: RunningServer) -> tuple:
+    """("serving", path, build_id, built_at, tables) or ("not-serving", problem)."""
+    if running.files.problem:
+        return ("not-serving", running.files.problem)
+    db = running.files.current()
+    return ("serving", db.path, db.manifest.build_id, db.manifest.built_at, len(db.tables))
+
+
+def run(conn: Connection) -> int:
+    domain, settings, index = conn.recv()
+    settings: Settings
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s %(name)s (process {index}): %(message)s")
+    sending = threading.Lock()  # the status callback runs on the watcher's and SIGHUP's threads
+
+    def send(message) -> None:
+        with sending:
+            try:
+                conn.send(message)
+            except OSError:  # the supervisor is gone: the reader below stops this process
+                pass
+
+    holder: dict[str, RunningServer] = {}
+    try:
+        running = start_server(domain, settings, shared_port=True, on_status=lambda serving: (
+            send(("status", index, status(holder["running"]))) if "running" in holder else None))
+    except (DatabaseError, security.SecurityError) as exc:
+        send(("failed", index, str(exc)))
+        return 2
+    holder["running"] = running
+    running.observer.process = index
+    signals = StopSignals(running.files, domain)
+    instance = running.flight.instance_id if running.flight is not None else ""
+    send(("ready", index, running.flight_port or 0, instance, status(running)))
+
+    def listen() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                os.kill(os.getpid(), signal.SIGTERM)  # the supervisor is gone: stop, gracefully
+                return
+            if message[0] == "processes":
+                running.tables.processes = [pb.ServiceProcess(flight_port=port, instance_id=instance_id)
+                                            for port, instance_id in message[1]]
+
+    threading.Thread(target=listen, name=f"{domain}-supervisor", daemon=True).start()
+    signals.wait()
+    running.stop(settings.grace_seconds)
+    return 0
+
+
+def worker_settings(settings: Settings, domain: str, index: int, port: int) -> Settings:
+    """The settings of process `index`: the shared gRPC port; the domain's Flight port for the
+    first process and any free one for the others (none with --flight-port -1); no metrics port
+    (the supervisor serves everyone's)."""
+    flight = settings.resolved_flight_port(domain)
+    return dataclasses.replace(settings, port=port, metrics_port=-1,
+                               flight_port=-1 if flight is None else (flight if index == 0 else 0))
+
+
+if __name__ == "__main__":
+    code = run(Connection(int(sys.argv[1])))
+    # Ended without the interpreter's teardown, as multiprocessing ends its children: the reader
+    # thread still holds the stopped service, which nanobind (DuckDB's bindings) reports as leaked.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)

@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -65,9 +66,12 @@ def test_every_process_is_listed_and_the_router_reads_through_each(built, start_
     assert answer.processes[0].flight_port == int(service.flight_address.rsplit(":", 1)[1])
 
     router = Router({"perturbation": service.address})
-    calls = 20
-    for i in range(calls):
+    for i in range(10):  # one after another: each to the least busy process, the first on a tie
         assert router.query(TABLE, limit=5 + i).num_rows == 5 + i
+    assert {line["process"] for line in request_log(service.log, "DoGet")} == {0}
+    with ThreadPoolExecutor(8) as pool:  # at once: spread over both
+        assert all(pool.map(lambda i: router.query(TABLE, limit=1000 + i).num_rows == 1000 + i, range(40)))
+    calls = 50
     by_process = {}
     for line in request_log(service.log, "DoGet"):
         by_process[line["process"]] = by_process.get(line["process"], 0) + 1
@@ -85,7 +89,7 @@ def test_a_process_that_dies_is_started_again_and_the_router_keeps_answering(bui
     router = Router({"perturbation": service.address})
     router.discover()
     before = {p.instance_id for p in listed(service.address).processes}
-    victim = children(service.process.pid)[1]
+    victim = min(children(service.process.pid))  # process 0, which one caller's pages go to
     os.kill(victim, signal.SIGKILL)
     failed = 0
     deadline = time.monotonic() + 3
@@ -95,7 +99,7 @@ def test_a_process_that_dies_is_started_again_and_the_router_keeps_answering(bui
         except Exception:  # noqa: BLE001 - counted: there must be none
             failed += 1
     assert failed == 0
-    assert re.search(r"process \d \(pid %d\) exited with code -9; starting it again" % victim,
+    assert re.search(r"process 0 \(pid %d\) exited with code -9; starting it again" % victim,
                      service.log.read_text())
     after = wait_for(lambda: (ps := listed(service.address).processes) and len(ps) == 2 and ps, 30,
                      "the dead process was not started again")

@@ -14,13 +14,13 @@ raises the same CytoAtlasError. A failure that carries no such status and says U
 transport's (the Flight port unreachable from here: a proxy or port mapping that forwards only
 the gRPC port, or a replica that went away), as is a CANCELLED without one (a process stopping
 cancels the calls it accepted but had not started). A domain served by several processes (a replica
-list) has a reader per process, taken in turn (FlightReplicas); one whose port stops answering
-leaves the turn, and once none is left the Router reads that domain over gRPC.
+list, or several processes behind one port) has a reader per process, the least busy taken for
+each page (FlightReplicas); one whose port stops answering leaves, and once none is left the
+Router reads that domain over gRPC.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 
@@ -127,19 +127,24 @@ class FlightReader:
 
 
 class FlightReplicas:
-    """The Flight readers of one domain, one per serving process, taken in turn per page; a reader
-    whose endpoint stops answering (a transport failure, not a service's error) leaves the turn
-    and the page is asked of the next. With none left, the last transport failure is raised."""
+    """The Flight readers of one domain, one per serving process. Each page goes to the reader
+    with the fewest pages in flight from this Router, the first on a tie: calls one after another
+    stay with one process, whose threads and caches are warm (point and 10,000-row queries 1-6%
+    faster than taking turns, docs/performance.md), and concurrent calls spread over all of them.
+    A reader whose endpoint stops answering (a transport failure, not a service's error) leaves
+    and the page is asked of another. With none left, the last transport failure is raised."""
 
     def __init__(self, readers: list[FlightReader]):
         self.readers = list(readers)
-        self._turn = itertools.count()
+        self._busy = {id(reader): 0 for reader in self.readers}  # pages in flight per reader
         self._lock = threading.Lock()
 
     def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
         while True:
-            readers = self.readers  # replaced, never changed in place: safe to read unlocked
-            reader = readers[next(self._turn) % len(readers)]
+            with self._lock:
+                readers = self.readers
+                reader = min(readers, key=lambda r: self._busy[id(r)])
+                self._busy[id(reader)] += 1
             try:
                 return reader.page(request, timeout)
             except FlightCallError as err:
@@ -147,6 +152,9 @@ class FlightReplicas:
                     raise
                 with self._lock:  # not closed: another thread may be reading through it
                     self.readers = [r for r in self.readers if r is not reader]
+            finally:
+                with self._lock:
+                    self._busy[id(reader)] -= 1
 
     def close(self) -> None:
         for reader in self.readers:

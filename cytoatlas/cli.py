@@ -58,9 +58,14 @@ def cmd_build(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    settings = config.from_sources(args)
+    if settings.processes > 1:  # the supervisor imports none of what its workers serve with: they start sooner
+        from cytoatlas.serving.processes import supervise
+
+        return supervise(args.domain, settings)
     from cytoatlas.serving.server import serve
 
-    return serve(args.domain, config.from_sources(args))
+    return serve(args.domain, settings)
 
 
 def _router(args):

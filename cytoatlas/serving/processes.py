@@ -2,15 +2,16 @@
 
 Why: a process answers in Python one call at a time (the interpreter lock); only DuckDB's part of
 a query runs outside it. N processes answer N at once: on this 2-CPU machine two of them served
-16 Router threads 7-11% more point queries a second than one (docs/performance.md).
+16 Router threads 12-17% more point queries a second than one (docs/performance.md).
 
-How: this process opens no file. It holds the gRPC port (bound with SO_REUSEPORT, not listening,
-so no other program takes it and `--port 0` has a number) and starts N workers (worker.py), each
-a whole service listening on that port beside the others: the kernel hands each new connection
-to one of them. Arrow Flight's server does not share a port, so the first worker listens on the
-domain's Flight port and the others on free ones; once all listen, each is told the list of every
-worker's Flight port and instance id, which ListTables returns, and the Router reads through all
-of them in turn. A connection that reaches one worker stays with it.
+How: this process opens no file, nor imports what serves one (its workers start sooner). It holds
+the gRPC port (bound with SO_REUSEPORT, not listening, so no other program takes it and `--port 0`
+has a number) and starts N workers (worker.py), each a whole service listening on that port
+beside the others: the kernel hands each new connection to one of them, and it stays with it.
+Arrow Flight's server does not share a port, so the first worker listens on the domain's Flight
+port and the others on free ones; once all listen, each is told every worker's Flight port and
+instance id, which ListTables returns, and the Router reads through all of them (the least busy
+first: client/flight_reader.py).
 
 The supervisor serves /metrics for all of them (prometheus_client's multiprocess mode: the
 workers write their counters to files in a directory of its own, summed at scrape time), passes
@@ -20,6 +21,7 @@ the grace period.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -37,8 +39,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from cytoatlas.serving.config import Settings
-from cytoatlas.serving.database import DatabaseError
-from cytoatlas.serving.worker import worker_settings
 
 log = logging.getLogger(__name__)
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's: where a worker's metrics live
@@ -225,6 +225,19 @@ class Signals:
         return set(os.read(self.fd, 64))
 
 
+class PortTaken(Exception):
+    pass
+
+
+def worker_settings(settings: Settings, domain: str, index: int, port: int) -> Settings:
+    """The settings of worker `index`: the shared gRPC port; the domain's Flight port for the
+    first worker and any free one for the others (none with --flight-port -1); no metrics port
+    (the supervisor serves everyone's)."""
+    flight = settings.resolved_flight_port(domain)
+    return dataclasses.replace(settings, port=port, metrics_port=-1,
+                               flight_port=-1 if flight is None else (flight if index == 0 else 0))
+
+
 def hold_port(host: str, port: int) -> socket.socket:
     """A socket bound to host:port with SO_REUSEPORT (the workers listen beside it; nobody else
     can), after checking that nothing listens there: bound without SO_REUSEPORT first."""
@@ -234,7 +247,7 @@ def hold_port(host: str, port: int) -> socket.socket:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise DatabaseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         port = probe.getsockname()[1]
     holder = socket.socket(family)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -245,9 +258,10 @@ def hold_port(host: str, port: int) -> socket.socket:
 
 def supervise(domain: str, settings: Settings) -> int:
     """Run `settings.processes` workers until SIGTERM/SIGINT. Returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         supervisor = Supervisor(domain, settings)
-    except DatabaseError as exc:
+    except PortTaken as exc:
         print(f"cytoatlas {domain}: {exc}", file=sys.stderr)
         return 2
     try:

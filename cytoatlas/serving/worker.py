@@ -17,7 +17,6 @@ stops as on SIGTERM: no process outlives its supervisor.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -82,15 +81,6 @@ def run(conn: Connection) -> int:
     signals.wait()
     running.stop(settings.grace_seconds)
     return 0
-
-
-def worker_settings(settings: Settings, domain: str, index: int, port: int) -> Settings:
-    """The settings of process `index`: the shared gRPC port; the domain's Flight port for the
-    first process and any free one for the others (none with --flight-port -1); no metrics port
-    (the supervisor serves everyone's)."""
-    flight = settings.resolved_flight_port(domain)
-    return dataclasses.replace(settings, port=port, metrics_port=-1,
-                               flight_port=-1 if flight is None else (flight if index == 0 else 0))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def refusals(port: int) -> float:
 
 @pytest.mark.reliability  # seconds of 32-thread load on a busy service: a long run
 def test_32_threads_on_one_router_ride_out_a_busy_service_at_default_settings(built, start_service, local):
-    # Default settings: 8 queries at once (then RESOURCE_EXHAUSTED + RetryInfo 1 s), 16 workers
-    # (then gRPC's own RESOURCE_EXHAUSTED without a hint).
+    # Default settings on 2 CPUs: 2 processes, each running 4 queries at once with 8 more waiting
+    # up to 1 s (then RESOURCE_EXHAUSTED + RetryInfo), 20 gRPC workers (then gRPC's own
+    # RESOURCE_EXHAUSTED without a hint); the 32 threads' pages spread over both processes.
     service = start_service("perturbation", built["perturbation"], "--metrics-port", "0")
     port = metrics_port(service)
     want = local["perturbation"].sql(

@@ -97,6 +97,8 @@ class Settings:
         derived["max_workers"] = self.max_workers or derived["max_queries"] + derived["admission_queue"] + 8
         for name, value in derived.items():
             object.__setattr__(self, name, value)
+        if self.request_log not in ("json", "off"):
+            raise SystemExit(f"--request-log / CYTOATLAS_REQUEST_LOG must be json or off, not {self.request_log!r}")
         if self.flight_port < -2:
             raise SystemExit(f"--flight-port / CYTOATLAS_FLIGHT_PORT must be -2 (gRPC port + 10), -1 (none), "
                              f"0 (any free port) or a port, not {self.flight_port}")

@@ -11,12 +11,15 @@ free one: Arrow Flight's server does not share a port), and answers
   ("status", index, status)                              after each check of the file (hot swap)
 
 then receives ("processes", [(flight_port, instance_id), ...]): every process of the domain,
-which ListTables returns. When the supervisor's end closes (it exited, even killed), the worker
-stops as on SIGTERM: no process outlives its supervisor.
+which ListTables returns. No worker outlives its supervisor: on Linux the kernel kills it the
+moment the supervisor dies (PR_SET_PDEATHSIG), so `kill -9` of the service ends all of it at
+once, as it ends a single process; and when the supervisor's end of the pair closes, the worker
+stops as on SIGTERM.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -25,10 +28,11 @@ import threading
 from multiprocessing.connection import Connection
 
 from cytoatlas.serving import security
-from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import DatabaseError
 from cytoatlas.serving.server import RunningServer, StopSignals, start_server
 from cytoatlas.table.v1 import table_service_pb2 as pb
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def status(running: RunningServer) -> tuple:
@@ -39,9 +43,18 @@ def status(running: RunningServer) -> tuple:
     return ("serving", db.path, db.manifest.build_id, db.manifest.built_at, len(db.tables))
 
 
+def die_with_supervisor() -> None:
+    """Ask Linux to SIGKILL this process when its parent, the supervisor, dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the reader below still stops it
+        pass
+
+
 def run(conn: Connection) -> int:
-    domain, settings, index = conn.recv()
-    settings: Settings
+    die_with_supervisor()
+    domain, settings, index = conn.recv()  # EOFError if the supervisor died before the call above
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s %(name)s (process {index}): %(message)s")
     sending = threading.Lock()  # the status callback runs on the watcher's and SIGHUP's threads

@@ -82,7 +82,8 @@ class Settings:
     def __post_init__(self):
         """Sizes left at 0 (or -1) come from the machine this process runs on (machine.py)."""
         if self.processes < 0:
-            raise SystemExit(f"--processes / CYTOATLAS_PROCESSES must be 0 (one per CPU) or more, not {self.processes}")
+            raise SystemExit(f"--processes / CYTOATLAS_PROCESSES must be 0 (one per CPU) or more, "
+                             f"not {self.processes}")
         cpus = usable_cpus()
         # Every CPU for DuckDB, as DuckDB itself defaults: a long first page has no LIMIT
         # (compiler.compile_query, reader_stops), so its scan runs in all of them and streams ahead
@@ -98,7 +99,8 @@ class Settings:
         for name, value in derived.items():
             object.__setattr__(self, name, value)
         if self.request_log not in ("json", "off"):
-            raise SystemExit(f"--request-log / CYTOATLAS_REQUEST_LOG must be json or off, not {self.request_log!r}")
+            raise SystemExit(f"--request-log / CYTOATLAS_REQUEST_LOG must be json or off, "
+                             f"not {self.request_log!r}")
         if self.flight_port < -2:
             raise SystemExit(f"--flight-port / CYTOATLAS_FLIGHT_PORT must be -2 (gRPC port + 10), -1 (none), "
                              f"0 (any free port) or a port, not {self.flight_port}")

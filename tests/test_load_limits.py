@@ -194,7 +194,8 @@ def test_64_concurrent_heavy_queries_are_refused_fast_or_answered_right(heavy_fi
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "more memory" in info.value.details()
     assert health_status(service.address) == "SERVING"
     memory_outcome = info.value.code().name
-    print(f"\nFIGURE overload: 64 concurrent heavy queries, max-queries 4: {len(accepted)} accepted "
+    print(f"\nFIGURE overload: 64 concurrent heavy queries, max-queries 4 in each of "
+          f"{len(serving_pids(service))} processes: {len(accepted)} accepted "
           f"(all correct), {len(refused)} refused RESOURCE_EXHAUSTED with RetryInfo 0.5 s; refusal latency "
           f"median {statistics.median(refusal_times) * 1000:.0f} ms, max {refusal_times[-1] * 1000:.0f} ms; "
           f"accepted latency max {max(r[3] for r in accepted):.2f} s; point query during the storm answered "

@@ -2,7 +2,8 @@
 
 Why: a process answers in Python one call at a time (the interpreter lock); only DuckDB's part of
 a query runs outside it. N processes answer N at once: on this 2-CPU machine two of them served
-16 Router threads 12-17% more point queries a second than one (docs/performance.md).
+16 Router threads 16-17% more point queries a second than one, in two of three runs; where the
+CPUs are saturated they cannot help (docs/performance.md).
 
 How: this process opens no file, nor imports what serves one (its workers start sooner). It holds
 the gRPC port (bound with SO_REUSEPORT, not listening, so no other program takes it and `--port 0`

@@ -40,6 +40,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from cytoatlas.serving.config import Settings
+from cytoatlas.serving.signal_pipe import SignalPipe
 
 log = logging.getLogger(__name__)
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's: where a worker's metrics live
@@ -68,7 +69,7 @@ class Supervisor:
         self.port_holder = hold_port(self.settings.host, self.settings.resolved_port(self.domain))
         self.port = self.port_holder.getsockname()[1]
         self.metrics_dir = tempfile.mkdtemp(prefix=f"cytoatlas-{self.domain}-metrics-")
-        self.signals = Signals()
+        self.signals = SignalPipe((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
         self.metrics_http = None
 
     # -- the workers ----------------------------------------------------------------------------
@@ -210,20 +211,6 @@ class _ProcessesCollector:
             yield info
         yield GaugeMetricFamily("cytoatlas_processes", "Processes serving the domain (--processes) "
                                 "that are listening.", value=len(workers))
-
-
-class Signals:
-    """SIGTERM, SIGINT and SIGHUP as bytes on a pipe (set_wakeup_fd), read between other events."""
-
-    def __init__(self):
-        self.fd, write_end = os.pipe()
-        os.set_blocking(write_end, False)
-        signal.set_wakeup_fd(write_end)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: None)  # the wakeup byte is what counts
-
-    def read(self) -> set[int]:
-        return set(os.read(self.fd, 64))
 
 
 class PortTaken(Exception):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -29,6 +28,7 @@ from cytoatlas.serving.database import Database, DatabaseError
 from cytoatlas.serving.flight import FlightEndpoint
 from cytoatlas.serving.interceptor import CallInterceptor
 from cytoatlas.serving.observability import Observer
+from cytoatlas.serving.signal_pipe import SignalPipe
 from cytoatlas.serving.swap import ServedFile
 from cytoatlas.serving.table_service import TableServicer, add_to_server
 from cytoatlas.serving.typed_rpc import TypedQueries
@@ -143,25 +143,17 @@ def start_server(domain: str, settings: Settings, shared_port: bool = False,
 
 class StopSignals:
     """SIGTERM/SIGINT end `wait()`; SIGHUP looks at the served file now. Installed before the
-    service says it listens, so a signal from then on is never the default (killing) one.
-
-    The main thread sleeps in os.read on a pipe the signals are written to (set_wakeup_fd), and
-    the handlers take no lock: an Event set from a handler deadlocks when the signal lands while
-    the main thread holds the Event's own lock (entering or leaving its wait), which a SIGTERM
-    right after start did under load."""
+    service says it listens, so a signal from then on is never the default (killing) one. The
+    main thread sleeps reading the signal pipe (signal_pipe.py: why not an Event)."""
 
     def __init__(self, files: ServedFile, domain: str):
-        self._read_end, write_end = os.pipe()
-        os.set_blocking(write_end, False)
-        signal.set_wakeup_fd(write_end)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: None)  # the wakeup byte is what counts
+        self._pipe = SignalPipe((signal.SIGTERM, signal.SIGINT))
         # the check runs in a thread, started from the main thread outside any lock
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
             target=files.check, kwargs={"force": True}, name=f"{domain}-sighup", daemon=True).start())
 
     def wait(self) -> None:
-        while not {signal.SIGTERM, signal.SIGINT} & set(os.read(self._read_end, 64)):
+        while not {signal.SIGTERM, signal.SIGINT} & self._pipe.read():
             pass
 
 

@@ -30,7 +30,7 @@ import pyarrow.flight as flight
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from cytoatlas.client.transport import Transport, read_pem
+from cytoatlas.client.transport import RECONNECT_OPTIONS, Transport, read_pem
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -95,7 +95,8 @@ class FlightReader:
         self.location = f"{'grpc+tls' if transport.tls else 'grpc+tcp'}://{host}:{port}"
         self._client = flight.FlightClient(self.location, tls_root_certs=read_pem(transport.tls_ca),
                                            cert_chain=read_pem(transport.tls_cert),
-                                           private_key=read_pem(transport.tls_key))
+                                           private_key=read_pem(transport.tls_key),
+                                           generic_options=list(RECONNECT_OPTIONS))
         self._headers = [(b"authorization", f"Bearer {transport.token}".encode())] if transport.token else []
         # Every ticket names the process whose ListTables named this port (QueryRequest.instance_id):
         # an endpoint of another process refuses it (serving/flight.py) and the Router goes back to

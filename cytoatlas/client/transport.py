@@ -17,6 +17,13 @@ import grpc
 ENV = {"tls_ca": "CYTOATLAS_CLIENT_TLS_CA", "tls_cert": "CYTOATLAS_CLIENT_TLS_CERT",
        "tls_key": "CYTOATLAS_CLIENT_TLS_KEY", "token": "CYTOATLAS_CLIENT_TOKEN"}
 
+# How soon a channel tries again to connect to a service it lost. gRPC's defaults (1 s growing 1.6x
+# up to 120 s) meant a Router failed every call for seconds after a service it could not reach for
+# a while came back: its channel was still waiting out the backoff (10 s down: 5.3 s of failures
+# after; tests/test_router_unavailable.py). The services are in-cluster and a refused connect
+# costs nothing, so a channel tries every 0.1 s at first and at least twice a second.
+RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500))
+
 
 @dataclass(frozen=True)
 class Transport:
@@ -37,6 +44,8 @@ class Transport:
         return bool(self.tls_ca or self.tls_cert)
 
     def channel(self, address: str, options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
+        """A channel to `address`; `options` are gRPC channel arguments, over RECONNECT_OPTIONS."""
+        options = list({**dict(RECONNECT_OPTIONS), **dict(options)}.items())
         if bool(self.tls_cert) != bool(self.tls_key):  # checked first: a lone key must not mean plaintext
             raise ValueError("a client certificate needs both tls_cert and tls_key "
                              f"({ENV['tls_cert']}, {ENV['tls_key']})")

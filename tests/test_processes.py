@@ -106,6 +106,12 @@ def test_a_process_that_dies_is_started_again_and_the_router_keeps_answering(bui
                      "the dead process was not started again")
     assert len({p.instance_id for p in after} - before) == 1
     assert victim not in children(service.process.pid) and len(children(service.process.pid)) == 2
+    # ... and the Router reads through the new process 0 again (its ListTables asked anew after
+    # the drop, router.FLIGHT_RECHECK_SECONDS), not through process 1 alone from then on
+    served_by_0 = len([line for line in request_log(service.log, "DoGet") if line["process"] == 0])
+    wait_for(lambda: router.query(TABLE, limit=3).num_rows == 3 and len(
+        [line for line in request_log(service.log, "DoGet") if line["process"] == 0]) > served_by_0,
+        10, "the Router never read through the restarted process")
 
 
 def test_a_new_build_and_sighup_reach_every_process(built, start_service, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from cytoatlas.client import Router, ServiceUnavailable
 from cytoatlas.client.router import addresses_from_env
 from cytoatlas.serving.config import DEFAULT_PORTS, Settings
-from tests.conftest import closed_address
+from tests.conftest import closed_address, request_log
 
 DOMAINS = ("atlas", "perturbation", "spatial")
 TABLE = "tahoe_drug_effect"
@@ -67,7 +67,7 @@ def test_a_router_reaches_a_service_back_from_a_long_outage_within_a_second(buil
             with pytest.raises(ServiceUnavailable):
                 router.query(TABLE, limit=1)
             time.sleep(0.5)
-        start_service("perturbation", built["perturbation"], "--port", port, "--flight-port", "0")
+        again = start_service("perturbation", built["perturbation"], "--port", port, "--flight-port", "0")
         back, failed = time.monotonic(), 0
         while True:
             try:
@@ -78,6 +78,11 @@ def test_a_router_reaches_a_service_back_from_a_long_outage_within_a_second(buil
                 assert time.monotonic() - back < 10, "the Router never reached the service again"
                 time.sleep(0.05)
         took = time.monotonic() - back
+        # and through the new process's Flight endpoint again (a new port and instance id), not over
+        # gRPC for the rest of the Router's life: it asks ListTables anew after losing the old one
+        while not request_log(again.log, "DoGet"):
+            assert time.monotonic() - back < 10, "the Router stayed on gRPC after the service came back"
+            router.query(TABLE, limit=1)
     print(f"\nFIGURE after a 6 s outage the Router answered {took * 1000:.0f} ms after the service listened "
           f"again ({failed} calls failed meanwhile)")
     assert took < 1.2  # one reconnect interval (0.5 s, +20% jitter) and the call; gRPC's defaults: 1.4-3.6 s

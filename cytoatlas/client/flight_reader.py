@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 
 import grpc
 import pyarrow as pa
@@ -133,10 +134,12 @@ class FlightReplicas:
     stay with one process, whose threads and caches are warm (point and 10,000-row queries 1-6%
     faster than taking turns, docs/performance.md), and concurrent calls spread over all of them.
     A reader whose endpoint stops answering (a transport failure, not a service's error) leaves
-    and the page is asked of another. With none left, the last transport failure is raised."""
+    and the page is asked of another (on_drop(reader) is told). With none left, the last transport
+    failure is raised."""
 
-    def __init__(self, readers: list[FlightReader]):
+    def __init__(self, readers: list[FlightReader], on_drop: Callable[[FlightReader], None] = lambda reader: None):
         self.readers = list(readers)
+        self._on_drop = on_drop
         self._busy = {id(reader): 0 for reader in self.readers}  # pages in flight per reader
         self._lock = threading.Lock()
 
@@ -149,7 +152,10 @@ class FlightReplicas:
             try:
                 return reader.page(request, timeout)
             except FlightCallError as err:
-                if not err.from_transport or len(readers) == 1:
+                if not err.from_transport:
+                    raise
+                self._on_drop(reader)
+                if len(readers) == 1:
                     raise
                 with self._lock:  # not closed: another thread may be reading through it
                     self.readers = [r for r in self.readers if r is not reader]

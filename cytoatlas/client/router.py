@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import pathlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,6 +39,12 @@ DEFAULT_ADDRESSES = {"atlas": "127.0.0.1:50051", "perturbation": "127.0.0.1:5005
 SERVICE_CONFIG = (pathlib.Path(__file__).resolve().parents[2] / "protos" / "cytoatlas" / "table" / "v1"
                   / "table_grpc_service_config.json")
 QUERY_METHOD = f"/{pb.DESCRIPTOR.services_by_name['TableService'].full_name}/Query"
+# After a Flight endpoint of a domain stops answering (its process restarted or moved), the Router
+# asks that domain's ListTables again at most once per FLIGHT_RECHECK_SECONDS, for FLIGHT_RECHECK_WINDOW
+# seconds, and reads through the endpoints it lists then: a restarted service (a new instance id, a
+# new Flight port) is read through Flight again, not over gRPC for the rest of the Router's life.
+FLIGHT_RECHECK_SECONDS = 1.0
+FLIGHT_RECHECK_WINDOW = 60.0
 
 
 def addresses_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -104,6 +111,10 @@ class Router:
         self._transport = transport
         self._use_flight = os.environ.get("CYTOATLAS_CLIENT_FLIGHT", "1") != "0" if flight is None else flight
         self._flight: dict[str, FlightReplicas] = {}
+        # Flight endpoints that stopped answering, by domain (never read through again while
+        # listed: a port this Router cannot reach), and when to check the domain's ListTables again
+        self._flight_failed: dict[str, set[tuple[str, int, str]]] = {}
+        self._flight_recheck: dict[str, tuple[float, float]] = {}  # domain -> (next check, last drop)
         self.timeout = timeout
         self._retry = Retry(max_attempts)
         if keep_large_buffers:
@@ -133,22 +144,9 @@ class Router:
 
     def discover(self) -> dict[str, str]:
         """Ask every service for its tables (in parallel); return table -> domain."""
-        def list_tables(domain):
-            """(domain, [(address, ListTablesResponse)] of each process that answered, error)."""
-            answers, error = [], None
-            for address, stub in self._replica_stubs.get(domain) or [(self.addresses[domain], self._stubs[domain])]:
-                try:
-                    answers.append((address, self._retry.call(
-                        lambda t, stub=stub: stub.ListTables(pb.ListTablesRequest(), timeout=t), 10)))
-                except grpc.RpcError as err:
-                    error = error or err
-            if not answers:
-                return domain, [], from_rpc_error(error, domain, self.addresses[domain], timeout=10)
-            return domain, answers, None
-
         owners, tables, down = {}, {}, {}
         with ThreadPoolExecutor(len(self._stubs)) as pool:
-            for domain, answers, error in pool.map(list_tables, self._stubs):
+            for domain, (answers, error) in zip(self._stubs, pool.map(self._list_tables, self._stubs)):
                 if error:
                     down[domain] = error
                     continue
@@ -159,22 +157,60 @@ class Router:
         self._owners, self._tables, self._down = owners, tables, down
         return dict(owners)
 
+    def _list_tables(self, domain: str) -> tuple[list[tuple[str, pb.ListTablesResponse]], CytoAtlasError | None]:
+        """([(address, ListTablesResponse)] of each process of `domain` that answered, the error if none did)."""
+        answers, error = [], None
+        for address, stub in self._replica_stubs.get(domain) or [(self.addresses[domain], self._stubs[domain])]:
+            try:
+                answers.append((address, self._retry.call(
+                    lambda t, stub=stub: stub.ListTables(pb.ListTablesRequest(), timeout=t), 10)))
+            except grpc.RpcError as err:
+                error = error or err
+        if not answers:
+            return [], from_rpc_error(error, domain, self.addresses[domain], timeout=10)
+        return answers, None
+
     def _read_through_flight(self, domain: str, answers: list[tuple[str, pb.ListTablesResponse]]) -> None:
         """Read `domain`'s pages through the Flight endpoints its processes named, each on the
         host this Router reaches that process at (when flight is on); calls carry each one's
         instance id, so they are refused unless the port reaches the process that listed it."""
-        endpoints = [(host, process.flight_port, process.instance_id) for address, listed in answers
-                     if listed.flight_port and (host := flight_host(address))
-                     for process in (listed.processes or [listed])]  # several processes behind one port
+        listed = [(host, process.flight_port, process.instance_id) for address, response in answers
+                  if response.flight_port and (host := flight_host(address))
+                  for process in (response.processes or [response])]  # several processes behind one port
+        failed = self._flight_failed.get(domain, set()) & set(listed)  # forget those no longer listed
+        self._flight_failed[domain] = failed
+        endpoints = [endpoint for endpoint in listed if endpoint not in failed]
         if not (self._use_flight and endpoints):
             self._flight.pop(domain, None)
             return
         current = self._flight.get(domain)
         if current is None or [(r.host, r.port, r.instance_id) for r in current.readers] != endpoints:
-            if current is not None:  # a process moved, restarted or came back: its old clients are done
-                current.close()
-            self._flight[domain] = FlightReplicas([FlightReader(host, port, self._transport, instance)
-                                                  for host, port, instance in endpoints])
+            # a process moved, restarted or came back: new clients for new endpoints; those still
+            # listed are kept (another thread may be reading through one), the rest closed
+            kept = {(r.host, r.port, r.instance_id): r for r in current.readers} if current is not None else {}
+            readers = [kept.pop(endpoint, None) or FlightReader(*endpoint[:2], self._transport, endpoint[2])
+                       for endpoint in endpoints]
+            for reader in kept.values():
+                reader.close()
+            self._flight[domain] = FlightReplicas(readers, on_drop=lambda reader: self._flight_dropped(domain, reader))
+
+    def _flight_dropped(self, domain: str, reader: FlightReader) -> None:
+        """A Flight endpoint of `domain` stopped answering: leave it out, and look for a new one."""
+        self._flight_failed.setdefault(domain, set()).add((reader.host, reader.port, reader.instance_id))
+        now = time.monotonic()
+        self._flight_recheck[domain] = (now + FLIGHT_RECHECK_SECONDS, now)
+
+    def _recheck_flight(self, domain: str) -> None:
+        """ListTables of a domain that lost a Flight endpoint, and read through what it lists now."""
+        now = time.monotonic()
+        _, dropped = self._flight_recheck.get(domain, (now, now))
+        if now - dropped > FLIGHT_RECHECK_WINDOW:
+            self._flight_recheck.pop(domain, None)
+            return
+        self._flight_recheck[domain] = (now + FLIGHT_RECHECK_SECONDS, dropped)  # other threads go on meanwhile
+        answers, error = self._list_tables(domain)
+        if error is None:  # down or starting: asked again in a second
+            self._read_through_flight(domain, answers)
 
     def service_for(self, table: str) -> str:
         """The domain serving `table`; TableNotFound or ServiceUnavailable otherwise."""
@@ -265,13 +301,15 @@ class Router:
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, str]:
         """One page and the next page's token, asked again as retry.py says; through the
         service's Flight endpoint when it has one (a Flight port unreachable from here: over gRPC
-        from then on). A gRPC call that fails before its first message has
+        until the domain's ListTables names a new one, FLIGHT_RECHECK_SECONDS). A gRPC call that fails before its first message has
         had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
         a stream that broke after its first message (a replica killed mid-answer); a page is a pure
         read, so it is asked for once more (StreamBroken), and round_robin sends that call to
         another replica; so is a call a server shutting down cancelled before it started
         (retry.shut_down_unstarted)."""
         query = self._query[domain]
+        if self._flight_recheck and (recheck := self._flight_recheck.get(domain)) and time.monotonic() >= recheck[0]:
+            self._recheck_flight(domain)
 
         def attempt(timeout):
             if (reader := self._flight.get(domain)) is not None:

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from multiprocessing.connection import Connection, wait
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -47,6 +48,16 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's: where a wor
 RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds before starting a worker again, after each failure in a row
 
 
+class WorkerStatus(NamedTuple):
+    """What a worker serves, as it tells the supervisor (worker.status)."""
+    serving: bool
+    problem: str = ""  # why not, when not serving
+    path: str = ""
+    build_id: str = ""
+    built_at: str = ""
+    tables: int = 0
+
+
 @dataclass
 class Worker:
     index: int
@@ -54,7 +65,7 @@ class Worker:
     conn: Connection
     flight_port: int = 0
     instance_id: str = ""
-    status: tuple = ()  # worker.status(): what it serves
+    status: WorkerStatus | None = None
     ready: bool = False
 
 
@@ -202,7 +213,7 @@ class _ProcessesCollector:
 
     def collect(self):
         workers = [w for w in list(self.supervisor.workers.values()) if w.ready]
-        builds = {(w.status[2], w.status[3]) for w in workers if w.status and w.status[0] == "serving"}
+        builds = {(w.status.build_id, w.status.built_at) for w in workers if w.status and w.status.serving}
         if builds:
             info = GaugeMetricFamily("cytoatlas_database_info", "The served file's build (always 1).",
                                      labels=["domain", "build_id", "built_at"])
@@ -267,13 +278,14 @@ def supervise(domain: str, settings: Settings) -> int:
             return 2
         first = supervisor.workers[0]
         flight = f", flight on {settings.host}:{first.flight_port}" if first.flight_port else ", no flight"
-        if first.status[0] != "serving":
+        status = first.status
+        if not status.serving:
             log.warning("%s service listening on %s:%d, NOT_SERVING: %s%s, %d processes", domain, settings.host,
-                        supervisor.port, first.status[1], flight, settings.processes)
+                        supervisor.port, status.problem, flight, settings.processes)
         else:
-            _, path, build_id, _, tables = first.status
             log.info("%s service listening on %s:%d, serving %s (build %s, %d tables)%s, %d processes", domain,
-                     settings.host, supervisor.port, path, build_id, tables, flight, settings.processes)
+                     settings.host, supervisor.port, status.path, status.build_id, status.tables, flight,
+                     settings.processes)
         log.info("%s capacity: %d processes, each %d queries at once, %d more may wait %.1f s, %d gRPC workers, "
                  "%d DuckDB threads", domain, settings.processes, settings.max_queries, settings.admission_queue,
                  settings.admission_wait_seconds, settings.max_workers, settings.duckdb_threads)

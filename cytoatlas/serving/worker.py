@@ -6,7 +6,7 @@ settings and this process's index; the worker starts a whole service (server.sta
 the shared gRPC port, with its own Flight port (the first process the domain's, the others any
 free one: Arrow Flight's server does not share a port), and answers
 
-  ("ready", index, flight_port, instance_id, status)   listening; status as status() says
+  ("ready", index, flight_port, instance_id, status)   listening; status a processes.WorkerStatus
   ("failed", index, message)                             could not start (the message says why)
   ("status", index, status)                              after each check of the file (hot swap)
 
@@ -29,18 +29,20 @@ from multiprocessing.connection import Connection
 
 from cytoatlas.serving import security
 from cytoatlas.serving.database import DatabaseError
+from cytoatlas.serving.processes import WorkerStatus
 from cytoatlas.serving.server import RunningServer, StopSignals, start_server
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def status(running: RunningServer) -> tuple:
-    """("serving", path, build_id, built_at, tables) or ("not-serving", problem)."""
+def status(running: RunningServer) -> WorkerStatus:
+    """What this process serves now, or why it serves nothing."""
     if running.files.problem:
-        return ("not-serving", running.files.problem)
+        return WorkerStatus(serving=False, problem=running.files.problem)
     db = running.files.current()
-    return ("serving", db.path, db.manifest.build_id, db.manifest.built_at, len(db.tables))
+    return WorkerStatus(serving=True, path=str(db.path), build_id=db.manifest.build_id,
+                        built_at=db.manifest.built_at, tables=len(db.tables))
 
 
 def die_with_supervisor() -> None:

@@ -301,7 +301,8 @@ class Router:
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, str]:
         """One page and the next page's token, asked again as retry.py says; through the
         service's Flight endpoint when it has one (a Flight port unreachable from here: over gRPC
-        until the domain's ListTables names a new one, FLIGHT_RECHECK_SECONDS). A gRPC call that fails before its first message has
+        until the domain's ListTables names a new one, FLIGHT_RECHECK_SECONDS). A gRPC call that
+        fails before its first message has
         had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
         a stream that broke after its first message (a replica killed mid-answer); a page is a pure
         read, so it is asked for once more (StreamBroken), and round_robin sends that call to

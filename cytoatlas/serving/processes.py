@@ -33,8 +33,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from multiprocessing.connection import Connection, wait
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily

@@ -53,7 +53,7 @@ def test_a_dead_service_fails_a_call_in_well_under_half_a_second(built, start_se
     assert new_router < FAST and one_down < FAST and query < FAST and describe < FAST
 
 
-def test_a_router_reaches_a_service_back_from_a_long_outage_within_a_second(built, start_service):
+def test_a_router_reaches_a_service_back_from_a_long_outage_within_one_reconnect_interval(built, start_service):
     # gRPC's default reconnect backoff (1 s growing 1.6x up to 120 s) left a Router failing calls for
     # seconds after the service it had lost was back (transport.RECONNECT_OPTIONS).
     service = start_service("perturbation", built["perturbation"], "--flight-port", "0")

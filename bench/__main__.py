@@ -3,7 +3,8 @@
 Ways of getting a query's result, all on the same DuckDB file and the same SQL (bench/queries.py):
   in-process   `con.sql(sql, params=...).to_arrow_table()` in this process: the baseline
   router       our service at its DEFAULT settings through the Router as the README shows it
-               (reading through the service's Arrow Flight endpoint): the target
+               (reading through each process's Arrow socket): the target
+  router-flight  the same service through the Router with socket=False (its Arrow Flight endpoint)
   router-grpc  the same service through the Router with flight=False (TableService.Query)
   stub         the same service, a direct TableService stub, Arrow decoded to a pyarrow.Table
   flight       a standalone Arrow Flight server (pyarrow.flight do_get), read into a pyarrow.Table
@@ -50,7 +51,7 @@ CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SCALE = 0.25  # parse10m_activity then has > 1M SecAct rows (0.2 is the smallest scale that does)
 DOMAIN_NOTE = "perturbation domain's sources into one file"
-WAYS = ("in-process", "router", "router-grpc", "stub", "flight", "floor", "json")
+WAYS = ("in-process", "router", "router-flight", "router-grpc", "stub", "flight", "floor", "json")
 CONCURRENT_WAYS = ("in-process", "router", "router-tuned", "router-1p", "flight")
 CLIENT_COUNTS = (1, 4, 16, 64)
 
@@ -89,7 +90,7 @@ def start(name: str, command: list[str], logs: pathlib.Path = CACHE) -> tuple[su
 
 def serve_command(db: pathlib.Path, extra: str = "") -> list[str]:
     return [str(BIN / "cytoatlas"), "serve", "perturbation", "--db", str(db), "--port", "0", "--flight-port", "0",
-            *shlex.split(extra)]
+            "--socket-port", "0", *shlex.split(extra)]
 
 
 def capacity_flags(clients: int) -> str:
@@ -216,6 +217,7 @@ def main() -> int:
         flight_address, json_address = servers["flight"][1], servers["json"][1]
         # as the README shows it (keep_large_buffers as the `cytoatlas` command has it)
         router = Router({"perturbation": address}, keep_large_buffers=True)
+        router_flight = Router({"perturbation": address}, keep_large_buffers=True, socket=False)
         router_grpc = Router({"perturbation": address}, keep_large_buffers=True, flight=False)
         router_tuned = Router({"perturbation": tuned_address}, keep_large_buffers=True)
         # the defaults but one process: what serving from one process per CPU gives
@@ -239,6 +241,7 @@ def main() -> int:
             return {
                 "in-process": lambda w, l: cursor.sql(**sql_for(w, l)).to_arrow_table(),
                 "router": lambda w, l: router.query(TABLE, where=w, limit=l or None),
+                "router-flight": lambda w, l: router_flight.query(TABLE, where=w, limit=l or None),
                 "router-grpc": lambda w, l: router_grpc.query(TABLE, where=w, limit=l or None),
                 "router-tuned": lambda w, l: router_tuned.query(TABLE, where=w, limit=l or None),
                 "router-1p": lambda w, l: router_1p.query(TABLE, where=w, limit=l or None),
@@ -339,15 +342,15 @@ def main() -> int:
 
 
 def report(results: dict) -> str:
-    lines = [f"scale {results['scale']}, {results['cpus']} CPUs; router/router-grpc/stub: the service at its "
+    lines = [f"scale {results['scale']}, {results['cpus']} CPUs; router/router-flight/router-grpc/stub: the service at its "
              f"defaults{' + ' + results['args']['serve_args'] if results['args'].get('serve_args') else ''}; "
              f"router-tuned: {results['tuned_flags']}\n",
-             f"{'result':18} {'way':11} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
+             f"{'result':18} {'way':13} {'rows':>9}  {'median ms':>10}  {'p10-p90 ms':>17}  {'x in-process':>12}"]
     for name, case in results["cases"].items():
         base = case["in-process"]["median"]
         for i, way in enumerate(WAYS):
             s = case[way]
-            lines.append(f"{name if i == 0 else '':18} {way:11} {case['rows'] if i == 0 else '':>9}  "
+            lines.append(f"{name if i == 0 else '':18} {way:13} {case['rows'] if i == 0 else '':>9}  "
                          f"{s['median']:>10.2f}  {s['p10']:>8.2f}-{s['p90']:<8.2f}  {s['median'] / base:>11.2f}x"
                          + (f"  (n={s['n']})" if s["n"] != case["in-process"]["n"] else ""))
     c = results["concurrency"]

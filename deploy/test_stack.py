@@ -53,6 +53,7 @@ class Stack:
         self.ports = {d: free_port() for d in DOMAINS}
         self.metrics_ports = {d: free_port() for d in DOMAINS}
         self.flight_ports = {d: free_port() for d in DOMAINS}
+        self.socket_ports = {d: free_port() for d in DOMAINS}
         self.env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT,
                     "CYTOATLAS_BASE_IMAGE": os.environ.get("CYTOATLAS_BASE_IMAGE", "cytoatlas-base:bookworm"),
                     "CYTOATLAS_DEMO_SCALE": "0.02"}  # the demo data's smallest scale: a fast build
@@ -60,6 +61,7 @@ class Stack:
             self.env[f"CYTOATLAS_{d.upper()}_PORT"] = str(self.ports[d])
             self.env[f"CYTOATLAS_{d.upper()}_METRICS_PORT"] = str(self.metrics_ports[d])
             self.env[f"CYTOATLAS_{d.upper()}_FLIGHT_PORT"] = str(self.flight_ports[d])
+            self.env[f"CYTOATLAS_{d.upper()}_SOCKET_PORT"] = str(self.socket_ports[d])
         if HOST_CA_BUNDLE.exists():  # this machine's trust store, for a TLS-intercepting proxy
             bundle = DEPLOY / "ca" / "host-bundle.pem"
             bundle.write_bytes(HOST_CA_BUNDLE.read_bytes())

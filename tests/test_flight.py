@@ -429,7 +429,7 @@ def test_the_router_brings_the_token_and_tls_to_flight_and_waits_out_refusals(gu
 
 def test_a_flight_port_the_router_cannot_reach_is_read_over_grpc(built, local):
     running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
-                                                    reload_poll_seconds=0))
+                                                    socket_port=-1, reload_poll_seconds=0))  # Flight alone
     try:
         with Router({"perturbation": f"127.0.0.1:{running.port}"}) as router:
             router.discover()
@@ -456,7 +456,7 @@ def test_a_flight_port_that_reaches_another_process_is_never_read_from(built, lo
     # perturbation lists its tables and names its Flight port; then that port is taken by a
     # spatial service (as a port mapping that forwards only gRPC, or another stack, would do)
     running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
-                                                    reload_poll_seconds=0))
+                                                    socket_port=-1, reload_poll_seconds=0))  # Flight alone
     other = None
     try:
         with Router({"perturbation": f"127.0.0.1:{running.port}"}) as router:

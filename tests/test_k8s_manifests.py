@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from cytoatlas.serving.config import DEFAULT_PORTS, FLIGHT_PORT_OFFSET
+from cytoatlas.serving.config import DEFAULT_PORTS, FLIGHT_PORT_OFFSET, SOCKET_PORT_OFFSET
 
 K8S = pathlib.Path(__file__).resolve().parents[1] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33"  # native gRPC probes are GA since 1.27
@@ -40,6 +40,7 @@ def test_a_misspelt_field_is_caught():  # the validation above can fail
 @pytest.mark.parametrize("domain", DEFAULT_PORTS)
 def test_each_domain_runs_replicas_behind_a_headless_service_fed_by_a_builder_job(domain):
     port, flight = DEFAULT_PORTS[domain], DEFAULT_PORTS[domain] + FLIGHT_PORT_OFFSET
+    arrow_socket = DEFAULT_PORTS[domain] + SOCKET_PORT_OFFSET
     deployment, service = find("Deployment", domain), find("Service", domain)
     pod = deployment["spec"]["template"]["spec"]
     server = pod["containers"][0]
@@ -49,16 +50,17 @@ def test_each_domain_runs_replicas_behind_a_headless_service_fed_by_a_builder_jo
     assert server["livenessProbe"]["tcpSocket"]["port"] == port  # NOT_SERVING must not restart it
     assert {"cpu", "memory"} <= server["resources"]["requests"].keys() & server["resources"]["limits"].keys()
     assert server["securityContext"]["readOnlyRootFilesystem"] is True
-    assert {p["containerPort"] for p in server["ports"]} == {port, flight, 9090}
+    assert {p["containerPort"] for p in server["ports"]} == {port, flight, arrow_socket, 9090}
     assert {"name": "CYTOATLAS_METRICS_PORT", "value": "9090"} in server["env"]
     assert {"name": "CYTOATLAS_FLIGHT_PORT", "value": str(flight)} in server["env"]
+    assert {"name": "CYTOATLAS_SOCKET_PORT", "value": str(arrow_socket)} in server["env"]
     data = next(v for v in pod["volumes"] if v["name"] == "data")
     assert data["persistentVolumeClaim"] == {"claimName": "cytoatlas-data", "readOnly": True}
 
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert deployment["spec"]["template"]["metadata"]["labels"] == service["spec"]["selector"]
-    assert {p["port"] for p in service["spec"]["ports"]} == {port, flight, 9090}
+    assert {p["port"] for p in service["spec"]["ports"]} == {port, flight, arrow_socket, 9090}
 
     job = find("Job", f"build-{domain}")["spec"]["template"]["spec"]
     assert f"cytoatlas build {domain} " in job["containers"][0]["command"][-1]

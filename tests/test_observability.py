@@ -32,11 +32,12 @@ def scrape(port: int) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-@pytest.mark.parametrize("flight,rpc", [(True, "DoGet"), (False, "Query")], ids=["router-flight", "router-grpc"])
-def test_counters_move_with_queries_and_errors(observed, flight, rpc):
+@pytest.mark.parametrize("way,rpc", [({}, "SocketGet"), ({"socket": False}, "DoGet"), ({"flight": False}, "Query")],
+                         ids=["router-socket", "router-flight", "router-grpc"])
+def test_counters_move_with_queries_and_errors(observed, way, rpc):
     service, port = observed
     before = scrape(port)
-    with Router({"spatial": service.address}, flight=flight) as router:
+    with Router({"spatial": service.address}, **way) as router:
         pages = list(router.query_pages(TABLE, page_size=7))
         build_id = router.database_info("spatial").build_id
     with grpc.insecure_channel(service.address) as channel, pytest.raises(grpc.RpcError) as missing:

@@ -61,7 +61,8 @@ def test_every_process_is_listed_and_the_router_reads_through_each(built, start_
     answer = listed(service.address)
     ports = {p.flight_port for p in answer.processes}
     instances = {p.instance_id for p in answer.processes}
-    assert len(ports) == 2 and len(instances) == 2, answer.processes
+    sockets = {p.socket_port for p in answer.processes}
+    assert len(ports) == 2 and len(instances) == 2 and len(sockets) == 2 and 0 not in sockets, answer.processes
     # the process that answered names itself among them, its Flight port the domain's first
     assert (answer.flight_port, answer.instance_id) in {(p.flight_port, p.instance_id) for p in answer.processes}
     assert answer.processes[0].flight_port == int(service.flight_address.rsplit(":", 1)[1])
@@ -69,18 +70,18 @@ def test_every_process_is_listed_and_the_router_reads_through_each(built, start_
     router = Router({"perturbation": service.address})
     for i in range(10):  # one after another: each to the least busy process, the first on a tie
         assert router.query(TABLE, limit=5 + i).num_rows == 5 + i
-    assert {line["process"] for line in request_log(service.log, "DoGet")} == {0}
+    assert {line["process"] for line in request_log(service.log, "SocketGet")} == {0}
     with ThreadPoolExecutor(8) as pool:  # at once: spread over both
         assert all(pool.map(lambda i: router.query(TABLE, limit=1000 + i).num_rows == 1000 + i, range(40)))
     calls = 50
     by_process = {}
-    for line in request_log(service.log, "DoGet"):
+    for line in request_log(service.log, "SocketGet"):
         by_process[line["process"]] = by_process.get(line["process"], 0) + 1
     assert set(by_process) == {0, 1} and sum(by_process.values()) == calls, by_process
 
     port = metrics_port(service)
-    assert metric_lines(port, 'cytoatlas_requests_total{code="OK",rpc="DoGet"}') == [
-        f'cytoatlas_requests_total{{code="OK",rpc="DoGet"}} {float(calls)}']
+    assert metric_lines(port, 'cytoatlas_requests_total{code="OK",rpc="SocketGet"}') == [
+        f'cytoatlas_requests_total{{code="OK",rpc="SocketGet"}} {float(calls)}']
     assert metric_lines(port, "cytoatlas_processes ") == ["cytoatlas_processes 2.0"]
     assert len(metric_lines(port, "cytoatlas_database_info{")) == 1
 
@@ -108,9 +109,9 @@ def test_a_process_that_dies_is_started_again_and_the_router_keeps_answering(bui
     assert victim not in children(service.process.pid) and len(children(service.process.pid)) == 2
     # ... and the Router reads through the new process 0 again (its ListTables asked anew after
     # the drop, router.FLIGHT_RECHECK_SECONDS), not through process 1 alone from then on
-    served_by_0 = len([line for line in request_log(service.log, "DoGet") if line["process"] == 0])
+    served_by_0 = len([line for line in request_log(service.log, "SocketGet") if line["process"] == 0])
     wait_for(lambda: router.query(TABLE, limit=3).num_rows == 3 and len(
-        [line for line in request_log(service.log, "DoGet") if line["process"] == 0]) > served_by_0,
+        [line for line in request_log(service.log, "SocketGet") if line["process"] == 0]) > served_by_0,
         10, "the Router never read through the restarted process")
 
 

@@ -15,7 +15,7 @@ from tests.conftest import ServiceProcess, request_log
 TABLE = "parse10m_cytokine_metadata"  # a small perturbation table: many calls per second
 
 
-def queries_served(log, rpc: str = "DoGet") -> int:
+def queries_served(log, rpc: str) -> int:
     return len(request_log(log, rpc))
 
 
@@ -25,13 +25,14 @@ def test_a_comma_list_becomes_an_address_list_and_uris_pass_through():
     assert channel_target("localhost:50052") == "localhost:50052"
 
 
-@pytest.mark.parametrize("flight, rpc", [(True, "DoGet"), (False, "Query")], ids=["flight", "grpc"])
-def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, addresses, tmp_path, flight, rpc):
+@pytest.mark.parametrize("way, rpc", [({}, "SocketGet"), ({"socket": False}, "DoGet"), ({"flight": False}, "Query")],
+                         ids=["socket", "flight", "grpc"])
+def test_round_robin_spreads_queries_and_killing_a_replica_fails_none(built, addresses, tmp_path, way, rpc):
     replicas = [ServiceProcess("perturbation", built["perturbation"], tmp_path / f"replica{i}.log")
                 for i in range(2)]
     try:
         endpoint = ",".join(r.wait_listening() for r in replicas)
-        with Router({**addresses, "perturbation": endpoint}, flight=flight) as router:
+        with Router({**addresses, "perturbation": endpoint}, **way) as router:
             want = router.query(TABLE)
             killed = threading.Event()
             answers, failures = [], []

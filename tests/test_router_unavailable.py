@@ -67,7 +67,8 @@ def test_a_router_reaches_a_service_back_from_a_long_outage_within_one_reconnect
             with pytest.raises(ServiceUnavailable):
                 router.query(TABLE, limit=1)
             time.sleep(0.5)
-        again = start_service("perturbation", built["perturbation"], "--port", port, "--flight-port", "0")
+        again = start_service("perturbation", built["perturbation"], "--port", port, "--flight-port", "0",
+                              "--socket-port", "0")
         back, failed = time.monotonic(), 0
         while True:
             try:
@@ -78,9 +79,9 @@ def test_a_router_reaches_a_service_back_from_a_long_outage_within_one_reconnect
                 assert time.monotonic() - back < 10, "the Router never reached the service again"
                 time.sleep(0.05)
         took = time.monotonic() - back
-        # and through the new process's Flight endpoint again (a new port and instance id), not over
+        # and through the new process's Arrow socket again (a new port and instance id), not over
         # gRPC for the rest of the Router's life: it asks ListTables anew after losing the old one
-        while not request_log(again.log, "DoGet"):
+        while not request_log(again.log, "SocketGet"):
             assert time.monotonic() - back < 10, "the Router stayed on gRPC after the service came back"
             router.query(TABLE, limit=1)
     print(f"\nFIGURE after a 6 s outage the Router answered {took * 1000:.0f} ms after the service listened "

@@ -13,6 +13,7 @@ from cytoatlas.serving.machine import usable_cpus
 
 DEFAULT_PORTS = {"atlas": 50051, "perturbation": 50052, "spatial": 50053}
 FLIGHT_PORT_OFFSET = 10  # the Arrow Flight endpoint's default port: the gRPC port + 10 (50061/50062/50063)
+SOCKET_PORT_OFFSET = 20  # the Arrow socket's default port: the gRPC port + 20 (50071/50072/50073)
 ENV_PREFIX = "CYTOATLAS_"
 
 
@@ -75,6 +76,10 @@ class Settings:
     flight_port: int = _setting(-2, "Arrow Flight port (ListFlights, GetFlightInfo, GetSchema, DoGet over the "
                                     "same tables); -2 = the gRPC port + 10 (50061/50062/50063; any free port "
                                     "with --port 0), 0 = any free port (the log line says which), -1 = none.")
+    socket_port: int = _setting(-2, "Arrow socket port: the Flight endpoint's DoGet over a plain TCP connection, "
+                                    "what the Router reads pages through first (docs/contract.md); -2 = the gRPC "
+                                    "port + 20 (50071/50072/50073; any free port with --port 0), 0 = any free "
+                                    "port, -1 = none. None either with TLS, --auth-token or --flight-port -1.")
     metrics_port: int = _setting(-1, "HTTP port serving Prometheus /metrics; -1 = none, 0 = any free port "
                                      "(the log line says which). Compose and Kubernetes use 9090.")
     request_log: str = _setting("json", "Per-request log on stderr: json (one JSON line per RPC) or off.")
@@ -101,9 +106,10 @@ class Settings:
         if self.request_log not in ("json", "off"):
             raise SystemExit(f"--request-log / CYTOATLAS_REQUEST_LOG must be json or off, "
                              f"not {self.request_log!r}")
-        if self.flight_port < -2:
-            raise SystemExit(f"--flight-port / CYTOATLAS_FLIGHT_PORT must be -2 (gRPC port + 10), -1 (none), "
-                             f"0 (any free port) or a port, not {self.flight_port}")
+        for name, offset in (("flight_port", FLIGHT_PORT_OFFSET), ("socket_port", SOCKET_PORT_OFFSET)):
+            if getattr(self, name) < -2:
+                raise SystemExit(f"--{name.replace('_', '-')} / {env_name(name)} must be -2 (gRPC port + {offset}), "
+                                 f"-1 (none), 0 (any free port) or a port, not {getattr(self, name)}")
 
     def resolved_port(self, domain: str) -> int:
         return DEFAULT_PORTS[domain] if self.port < 0 else self.port
@@ -114,6 +120,16 @@ class Settings:
             return None if self.flight_port == -1 else self.flight_port
         port = self.resolved_port(domain)
         return 0 if port == 0 else port + FLIGHT_PORT_OFFSET
+
+    def resolved_socket_port(self, domain: str) -> int | None:
+        """The Arrow socket's port (0 = any free one), or None for none: it has no TLS or token,
+        and it answers the Flight endpoint's DoGet."""
+        if self.socket_port == -1 or self.tls_cert or self.auth_token or self.resolved_flight_port(domain) is None:
+            return None
+        if self.socket_port != -2:
+            return self.socket_port
+        port = self.resolved_port(domain)
+        return 0 if port == 0 else port + SOCKET_PORT_OFFSET
 
 
 def env_name(name: str) -> str:

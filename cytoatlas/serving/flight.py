@@ -50,6 +50,7 @@ import weakref
 import grpc
 import pyarrow as pa
 import pyarrow.flight as flight
+from google.rpc import status_pb2
 
 from cytoatlas.serving import paging
 from cytoatlas.serving.admission import Admission
@@ -84,6 +85,16 @@ def flight_error(error: ServiceError) -> flight.FlightError:
     google.rpc.Status a gRPC call would carry as extra_info (grpc-status-details-bin on the wire)."""
     kind = _FLIGHT_ERRORS.get(error.code, flight.FlightServerError)
     return kind(f"{Reason.Name(error.reason)}: {error.message}", error.to_status().SerializeToString())
+
+
+def status_of(exc: flight.FlightError) -> status_pb2.Status:
+    """The google.rpc.Status a Flight error carries (flight_error puts it in extra_info), or one
+    of its kind's code and its message when it carries none (a refusal that is the transport's:
+    no ErrorInfo, so clients read it as such)."""
+    if exc.extra_info:
+        return status_pb2.Status.FromString(exc.extra_info)
+    code = next((code for kind, code in _CODES.items() if isinstance(exc, kind)), grpc.StatusCode.UNKNOWN)
+    return status_pb2.Status(code=code.value[0], message=str(exc))
 
 
 def parse_request(data: bytes, field: str) -> pb.QueryRequest:
@@ -154,6 +165,10 @@ class FlightEndpoint(flight.FlightServerBase):
             self._running.cancel_all()
             stopping.join(10)
         self._running.close()
+
+    def interrupt_running(self) -> None:
+        """Interrupt every query this endpoint's calls (and the Arrow socket's) are running."""
+        self._running.cancel_all()
 
     # -- ListFlights, GetFlightInfo, GetSchema -------------------------------------------------
 
@@ -242,7 +257,7 @@ class FlightEndpoint(flight.FlightServerBase):
 
     def do_get(self, context, ticket):
         call = self._begin(context, "DoGet")
-        stream = self._stream(call, context, ticket.ticket)
+        stream = self.page_stream(call, context, ticket.ticket)
         try:
             head = next(stream)  # parsed, admitted, leased and running: a bad ticket fails here
         except BaseException:
@@ -254,8 +269,9 @@ class FlightEndpoint(flight.FlightServerBase):
             return flight.RecordBatchStream(head)
         return flight.GeneratorStream(head, stream)  # it finishes the call as it ends
 
-    def _stream(self, call: Call, context, ticket: bytes):
-        """One DoGet from ticket to last batch. First yielded: the whole page as a pa.Table when it
+    def page_stream(self, call: Call, context, ticket: bytes):
+        """One DoGet from ticket to last batch (the Arrow socket answers from it too, arrow_socket.py:
+        `context` needs only is_cancelled()). First yielded: the whole page as a pa.Table when it
         is one message (every point query: read before the slot, lease and cursor are given back,
         then written by C++ as a RecordBatchStream with no Python per batch, ~0.3 ms less than a
         generator), else the schema, then the page's record batches (each under

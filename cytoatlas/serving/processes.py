@@ -9,10 +9,10 @@ How: this process opens no file, nor imports what serves one (its workers start 
 the gRPC port (bound with SO_REUSEPORT, not listening, so no other program takes it and `--port 0`
 has a number) and starts N workers (worker.py), each a whole service listening on that port
 beside the others: the kernel hands each new connection to one of them, and it stays with it.
-Arrow Flight's server does not share a port, so the first worker listens on the domain's Flight
-port and the others on free ones; once all listen, each is told every worker's Flight port and
-instance id, which ListTables returns, and the Router reads through all of them (the least busy
-first: client/flight_reader.py).
+A client must reach each process's Flight endpoint and Arrow socket, so the first worker listens
+on the domain's Flight and socket ports and the others on free ones; once all listen, each is told
+every worker's ports and instance id, which ListTables returns, and the Router reads through all
+of them (the least busy first: client/flight_reader.py).
 
 The supervisor serves /metrics for all of them (prometheus_client's multiprocess mode: the
 workers write their counters to files in a directory of its own, summed at scrape time), passes
@@ -65,6 +65,7 @@ class Worker:
     conn: Connection
     flight_port: int = 0
     instance_id: str = ""
+    socket_port: int = 0
     status: WorkerStatus | None = None
     ready: bool = False
 
@@ -110,7 +111,7 @@ class Supervisor:
             return "exited", f"process {worker.index} (pid {worker.process.pid}) exited with code {code}"
         kind = message[0]
         if kind == "ready":
-            _, _, worker.flight_port, worker.instance_id, worker.status = message
+            _, _, worker.flight_port, worker.instance_id, worker.socket_port, worker.status = message
             worker.ready = True
             self.restarts.pop(worker.index, None)
             self.tell_processes()
@@ -121,9 +122,10 @@ class Supervisor:
         return None
 
     def tell_processes(self) -> None:
-        """Tell every listening worker the Flight port and instance id of each (ListTables)."""
+        """Tell every listening worker the Flight port, instance id and Arrow socket port of each
+        (ListTables)."""
         ready = [w for _, w in sorted(self.workers.items()) if w.ready]
-        listing = ("processes", [(w.flight_port, w.instance_id) for w in ready])
+        listing = ("processes", [(w.flight_port, w.instance_id, w.socket_port) for w in ready])
         for worker in ready:
             try:
                 worker.conn.send(listing)
@@ -229,12 +231,13 @@ class PortTaken(Exception):
 
 
 def worker_settings(settings: Settings, domain: str, index: int, port: int) -> Settings:
-    """The settings of worker `index`: the shared gRPC port; the domain's Flight port for the
-    first worker and any free one for the others (none with --flight-port -1); no metrics port
-    (the supervisor serves everyone's)."""
-    flight = settings.resolved_flight_port(domain)
+    """The settings of worker `index`: the shared gRPC port; the domain's Flight port and Arrow
+    socket port for the first worker and any free ones for the others (none where the domain has
+    none); no metrics port (the supervisor serves everyone's)."""
+    flight, arrow_socket = settings.resolved_flight_port(domain), settings.resolved_socket_port(domain)
     return dataclasses.replace(settings, port=port, metrics_port=-1,
-                               flight_port=-1 if flight is None else (flight if index == 0 else 0))
+                               flight_port=-1 if flight is None else (flight if index == 0 else 0),
+                               socket_port=-1 if arrow_socket is None else (arrow_socket if index == 0 else 0))
 
 
 def hold_port(host: str, port: int) -> socket.socket:
@@ -278,6 +281,7 @@ def supervise(domain: str, settings: Settings) -> int:
             return 2
         first = supervisor.workers[0]
         flight = f", flight on {settings.host}:{first.flight_port}" if first.flight_port else ", no flight"
+        flight += f", arrow socket on {settings.host}:{first.socket_port}" if first.socket_port else ""
         status = first.status
         if not status.serving:
             log.warning("%s service listening on %s:%d, NOT_SERVING: %s%s, %d processes", domain, settings.host,

@@ -1,7 +1,8 @@
 """Assembling and running a domain server: TableService, health, reflection, graceful stop;
 the served file swapped on a new build (poll + SIGHUP), TLS, and the call interceptor (metrics,
 token, malformed requests, overload, build leases); beside it, on its own port, the Arrow Flight
-endpoint (flight.py), which shares the file, the settings and those guards."""
+endpoint (flight.py), which shares the file, the settings and those guards, and the Arrow socket
+(arrow_socket.py), which answers the Flight endpoint's DoGet over a plain TCP connection."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from cytoatlas import memory
 from cytoatlas.serving import config, security
 from cytoatlas.serving.admission import Admission
+from cytoatlas.serving.arrow_socket import ArrowSocket
 from cytoatlas.serving.config import Settings
 from cytoatlas.serving.database import Database, DatabaseError
 from cytoatlas.serving.flight import FlightEndpoint
@@ -48,10 +50,15 @@ class RunningServer:
     observer: Observer
     flight: FlightEndpoint | None = None  # None: --flight-port -1
     tables: TableServicer | None = None
+    socket: ArrowSocket | None = None  # None: Settings.resolved_socket_port says none
 
     @property
     def flight_port(self) -> int | None:
         return self.flight.port if self.flight is not None else None
+
+    @property
+    def socket_port(self) -> int | None:
+        return self.socket.port if self.socket is not None else None
 
     @property
     def database(self) -> Database:
@@ -59,12 +66,18 @@ class RunningServer:
         return self.files.current()
 
     def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, let in-flight calls (gRPC and Flight) finish within `grace` seconds,
-        close the file."""
+        """Report NOT_SERVING, let in-flight calls (gRPC, Flight and the Arrow socket's) finish
+        within `grace` seconds, close the file."""
         self.health.enter_graceful_shutdown()
-        stopped = self.server.stop(grace)  # returns at once; both servers drain at the same time
+        stopped = self.server.stop(grace)  # returns at once; the three drain at the same time
+        closing = None
+        if self.socket is not None:
+            closing = threading.Thread(target=self.socket.stop, args=(grace,), name="socket-stop", daemon=True)
+            closing.start()
         if self.flight is not None:
             self.flight.stop(grace)
+        if closing is not None:
+            closing.join()
         stopped.wait()
         self.observer.stop_metrics()
         self.files.close()
@@ -121,24 +134,31 @@ def start_server(domain: str, settings: Settings, shared_port: bool = False,
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as exc:
         raise DatabaseError(f"cannot listen on {address}: {exc}") from exc
-    flight_port = settings.resolved_flight_port(domain)
-    endpoint = None
-    if flight_port is not None:  # listening from here: it answers UNAVAILABLE until files.check()
-        instance = uuid.uuid4().hex
-        endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls,
-                                  instance)
-        # ListTables tells clients where and whom to read through (the Router does)
-        tables.flight_port, tables.instance_id = endpoint.port, instance
+    flight_port, socket_port = settings.resolved_flight_port(domain), settings.resolved_socket_port(domain)
+    endpoint = arrow_socket = None
     try:
-        observer.start_metrics()
-    except OSError as exc:
-        if endpoint is not None:
-            endpoint.stop()
-        raise DatabaseError(f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}") from exc
+        if flight_port is not None:  # listening from here: it answers UNAVAILABLE until files.check()
+            instance = uuid.uuid4().hex
+            endpoint = FlightEndpoint(domain, settings, files, observer, token, admission, flight_port, tls,
+                                      instance)
+            # ListTables tells clients where and whom to read through (the Router does)
+            tables.flight_port, tables.instance_id = endpoint.port, instance
+        if socket_port is not None:
+            arrow_socket = ArrowSocket(endpoint, settings.host, socket_port)
+            tables.socket_port = arrow_socket.port
+        try:
+            observer.start_metrics()
+        except OSError as exc:
+            raise DatabaseError(f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}") from exc
+    except DatabaseError:
+        for listening in (arrow_socket, endpoint):
+            if listening is not None:
+                listening.stop()
+        raise
     files.check()
     server.start()
     files.watch()
-    return RunningServer(server, port, health_servicer, files, names, observer, endpoint, tables)
+    return RunningServer(server, port, health_servicer, files, names, observer, endpoint, tables, arrow_socket)
 
 
 class StopSignals:
@@ -171,6 +191,7 @@ def serve(domain: str, settings: Settings) -> int:
     files = running.files
     signals = StopSignals(files, domain)
     flight = f", flight on {settings.host}:{running.flight_port}" if running.flight is not None else ", no flight"
+    flight += f", arrow socket on {settings.host}:{running.socket_port}" if running.socket is not None else ""
     if files.problem:
         log.warning("%s service listening on %s:%d, NOT_SERVING: %s%s", domain, settings.host,
                     running.port, files.problem, flight)

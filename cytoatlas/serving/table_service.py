@@ -179,6 +179,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
         self._database = database
         self.flight_port = 0  # set by server.start_server once the Flight endpoint listens
         self.instance_id = ""  # this process's, as the Flight endpoint checks it
+        self.socket_port = 0  # set by server.start_server once the Arrow socket listens
         # Every process serving this port, this one among them (processes.py sets it; empty alone)
         self.processes: list[pb.ServiceProcess] = []
 
@@ -190,7 +191,7 @@ class TableServicer(pb_grpc.TableServiceServicer):
         db = self._database()
         return pb.ListTablesResponse(tables=[table_message(db.tables[n]) for n in sorted(db.tables)],
                                      flight_port=self.flight_port, instance_id=self.instance_id,
-                                     processes=self.processes)
+                                     processes=self.processes, socket_port=self.socket_port)
 
     @handle_errors
     def GetTable(self, request, context):

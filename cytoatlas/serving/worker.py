@@ -3,14 +3,15 @@
 `python -m cytoatlas.serving.worker FD`: FD is this process's end of a socket pair with the
 supervisor, carrying pickled messages (multiprocessing.connection). The supervisor sends the
 settings and this process's index; the worker starts a whole service (server.start_server) on
-the shared gRPC port, with its own Flight port (the first process the domain's, the others any
-free one: Arrow Flight's server does not share a port), and answers
+the shared gRPC port, with its own Flight and Arrow socket ports (the first process the domain's,
+the others any free ones: a client must reach each process's), and answers
 
-  ("ready", index, flight_port, instance_id, status)   listening; status a processes.WorkerStatus
-  ("failed", index, message)                             could not start (the message says why)
-  ("status", index, status)                              after each check of the file (hot swap)
+  ("ready", index, flight_port, instance_id, socket_port, status)
+                                          listening; status a processes.WorkerStatus
+  ("failed", index, message)              could not start (the message says why)
+  ("status", index, status)               after each check of the file (hot swap)
 
-then receives ("processes", [(flight_port, instance_id), ...]): every process of the domain,
+then receives ("processes", [(flight_port, instance_id, socket_port), ...]): every process of the domain,
 which ListTables returns. No worker outlives its supervisor: on Linux the kernel kills it the
 moment the supervisor dies (PR_SET_PDEATHSIG), so `kill -9` of the service ends all of it at
 once, as it ends a single process; and when the supervisor's end of the pair closes, the worker
@@ -79,7 +80,7 @@ def run(conn: Connection) -> int:
     running.observer.process = index
     signals = StopSignals(running.files, domain)
     instance = running.flight.instance_id if running.flight is not None else ""
-    send(("ready", index, running.flight_port or 0, instance, status(running)))
+    send(("ready", index, running.flight_port or 0, instance, running.socket_port or 0, status(running)))
 
     def listen() -> None:
         while True:
@@ -89,8 +90,9 @@ def run(conn: Connection) -> int:
                 os.kill(os.getpid(), signal.SIGTERM)  # the supervisor is gone: stop, gracefully
                 return
             if message[0] == "processes":
-                running.tables.processes = [pb.ServiceProcess(flight_port=port, instance_id=instance_id)
-                                            for port, instance_id in message[1]]
+                running.tables.processes = [pb.ServiceProcess(flight_port=port, instance_id=instance_id,
+                                                              socket_port=socket_port)
+                                            for port, instance_id, socket_port in message[1]]
 
     threading.Thread(target=listen, name=f"{domain}-supervisor", daemon=True).start()
     signals.wait()

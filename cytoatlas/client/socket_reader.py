@@ -1,0 +1,158 @@
+"""The Router's first way to read a query page: a service process's Arrow socket.
+
+The socket (cytoatlas/serving/arrow_socket.py, the wire in docs/contract.md) answers what the
+process's Flight DoGet answers, without HTTP/2: for a small page the round trip is about half
+(docs/performance.md). A SocketReader wraps the process's FlightReader and has its host, port and
+instance id, so FlightReplicas and the Router treat it as that process's reader.
+
+Each calling thread keeps a connection of its own (one request at a time on each). An answer is
+read whole: a google.rpc.Status in an ERROR frame becomes a FlightCallError as a Flight or gRPC
+failure would (retried or raised alike). A connection that fails before any answer, when it had
+been used before (the service restarted, or closed it), is opened again once. When the socket
+cannot be reached, or breaks mid-answer, this reader reads through Flight from then on (the
+page is asked there at once): a port mapping that forwards only some ports, or a process gone,
+which Flight then reports as the transport failure FlightReplicas acts on.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import weakref
+
+import grpc
+import pyarrow as pa
+from google.rpc import status_pb2
+
+from cytoatlas.client.flight_reader import FlightCallError, FlightReader
+from cytoatlas.table.v1 import table_service_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+ARROW, END, ERROR = 1, 2, 3  # as serving/arrow_socket.py sends them
+_LENGTH = struct.Struct("<I")
+_FRAME = struct.Struct("<IB")
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class _Unreachable(Exception):
+    """The socket failed as a transport (no answer, or a broken one): read through Flight."""
+
+
+class SocketReader:
+    """Query pages of one service process through its Arrow socket, else its Flight reader."""
+
+    def __init__(self, flight: FlightReader, socket_port: int):
+        self.flight, self.socket_port = flight, socket_port
+        self.host, self.port, self.instance_id = flight.host, flight.port, flight.instance_id
+        self._instance = pb.QueryRequest(instance_id=flight.instance_id).SerializeToString()
+        self._local = threading.local()
+        # every thread's, closed by close(); weak: a thread's ends (and closes) with the thread
+        self._connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.unreachable: str | None = None  # why this reader reads through Flight now
+
+    def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
+        """One page of `request`: its rows and the next page's token ("" on the last page)."""
+        if self.unreachable is None:
+            try:
+                return self._page(request.SerializeToString() + self._instance, timeout)
+            except _Unreachable as exc:
+                if self.unreachable is None:
+                    log.warning("the Arrow socket %s:%d failed (%s): reading through Flight on port %d",
+                                self.host, self.socket_port, exc, self.port)
+                self.unreachable = str(exc)
+        return self.flight.page(request, timeout)
+
+    def _page(self, ticket: bytes, timeout: float | None) -> tuple[pa.Table, str]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                return self._exchange(conn, ticket, timeout)
+            except _Unreachable:  # used before: the service may have closed it; once more, anew
+                self._drop(conn)
+        conn = self._connect(timeout)
+        try:
+            return self._exchange(conn, ticket, timeout)
+        except _Unreachable:
+            self._drop(conn)
+            raise
+
+    def _connect(self, timeout: float | None) -> socket.socket:
+        try:
+            conn = socket.create_connection((self.host, self.socket_port), timeout=timeout)
+        except socket.timeout:
+            raise FlightCallError(grpc.StatusCode.DEADLINE_EXCEEDED, f"connecting to the Arrow socket "
+                                  f"{self.host}:{self.socket_port} took over {timeout} s", None) from None
+        except OSError as exc:
+            raise _Unreachable(f"cannot connect: {exc.strerror or exc}") from None
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._local.conn, self._local.reader = conn, conn.makefile("rb")
+        with self._lock:
+            self._connections.add(conn)
+        return conn
+
+    def _exchange(self, conn: socket.socket, ticket: bytes, timeout: float | None) -> tuple[pa.Table, str]:
+        reader = self._local.reader
+        try:
+            conn.settimeout(timeout)
+            conn.sendall(_LENGTH.pack(len(ticket)) + ticket)
+            schema, batches = None, []
+            while True:
+                head = reader.read(_FRAME.size)
+                if len(head) < _FRAME.size:
+                    raise _Unreachable("the connection closed before the answer" if not head and schema is None
+                                       else "the connection closed mid-answer")
+                length, kind = _FRAME.unpack(head)
+                payload = reader.read(length)
+                if len(payload) < length:
+                    raise _Unreachable("the connection closed mid-answer")
+                if kind == ARROW:
+                    if schema is None:
+                        schema = pa.ipc.read_schema(pa.py_buffer(payload))
+                    else:
+                        batches.append(pa.ipc.read_record_batch(pa.py_buffer(payload), schema))
+                elif kind == END:
+                    if schema is None:
+                        raise _Unreachable("the answer ended without an Arrow schema")
+                    token = pb.QueryResponse.FromString(payload).next_page_token
+                    return pa.Table.from_batches(batches, schema=schema), token
+                elif kind == ERROR:
+                    raise _failure(status_pb2.Status.FromString(payload))
+                else:
+                    raise _Unreachable(f"a frame of unknown kind {kind}")
+        except socket.timeout:
+            self._drop(conn)  # the server sees the hang-up and interrupts the query
+            raise FlightCallError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  f"no answer from the Arrow socket {self.host}:{self.socket_port} "
+                                  f"within {timeout} s", None) from None
+        except OSError as exc:
+            raise _Unreachable(exc.strerror or str(exc)) from None
+
+    def _drop(self, conn: socket.socket) -> None:
+        if getattr(self._local, "conn", None) is conn:
+            self._local.reader.close()
+            self._local.conn = self._local.reader = None
+        with self._lock:
+            self._connections.discard(conn)
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = list(self._connections), weakref.WeakSet()
+        for conn in connections:
+            conn.close()
+        self.flight.close()
+
+
+def _failure(status: status_pb2.Status) -> FlightCallError:
+    """An ERROR frame as a failed call. The service's own errors carry details (ErrorInfo); one
+    with none is a refusal of the transport's kind (a ticket for another process), read as such."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    if not status.details:
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            return _Unreachable(status.message)
+        return FlightCallError(code, status.message, None)
+    return FlightCallError(code, status.message, status)

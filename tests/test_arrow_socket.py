@@ -1,0 +1,210 @@
+"""The Arrow socket (serving/arrow_socket.py): the Router reads pages through it, equal to DuckDB;
+its wire as docs/contract.md writes it, spoken by a plain socket as a client in another language
+would; its errors, a client leaving mid-answer, a stale pooled connection, the way back to Flight,
+and when it is off."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import grpc
+import pyarrow as pa
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from cytoatlas.client import Router
+from cytoatlas.client.errors import CytoAtlasError
+from cytoatlas.client.flight_reader import FlightReader
+from cytoatlas.client.socket_reader import SocketReader
+from cytoatlas.client.transport import Transport
+from cytoatlas.serving.config import Settings
+from cytoatlas.serving.server import start_server
+from cytoatlas.table.v1 import table_service_pb2 as pb
+from cytoatlas.table.v1 import table_service_pb2_grpc as pb_grpc
+from tests.conftest import request_log
+
+TABLE = "tahoe_drug_effect"  # perturbation
+ARROW, END, ERROR = 1, 2, 3
+
+
+def listed(address: str) -> pb.ListTablesResponse:
+    with grpc.insecure_channel(address) as channel:
+        return pb_grpc.TableServiceStub(channel).ListTables(pb.ListTablesRequest(), timeout=10)
+
+
+def ask(conn: socket.socket, body: bytes) -> list[tuple[int, bytes]]:
+    """One request on the wire, and the answer's frames (kind, payload) up to END or ERROR."""
+    conn.sendall(struct.pack("<I", len(body)) + body)
+    reader = conn.makefile("rb")
+    frames = []
+    while True:
+        head = reader.read(5)
+        assert len(head) == 5, f"the connection closed after {frames}"
+        length, kind = struct.unpack("<IB", head)
+        frames.append((kind, reader.read(length)))
+        if kind != ARROW:
+            return frames
+
+
+def decoded(frames) -> tuple[pa.Table, str]:
+    """ARROW frames as a table (schema first), and the END frame's next page token."""
+    assert [kind for kind, _ in frames[:-1]] == [ARROW] * (len(frames) - 1) and frames[-1][0] == END, frames
+    schema = pa.ipc.read_schema(pa.py_buffer(frames[0][1]))
+    batches = [pa.ipc.read_record_batch(pa.py_buffer(payload), schema) for _, payload in frames[1:-1]]
+    return pa.Table.from_batches(batches, schema), pb.QueryResponse.FromString(frames[-1][1]).next_page_token
+
+
+def status_of(frames) -> status_pb2.Status:
+    assert frames[-1][0] == ERROR, frames
+    return status_pb2.Status.FromString(frames[-1][1])
+
+
+def detail(status: status_pb2.Status, kind):
+    for any_detail in status.details:
+        if any_detail.Is(kind.DESCRIPTOR):
+            message = kind()
+            any_detail.Unpack(message)
+            return message
+    return None
+
+
+@pytest.fixture(scope="module")
+def service(built, tmp_path_factory):
+    """One perturbation process whose messages are small (several batches per page)."""
+    from tests.conftest import ServiceProcess
+
+    log = tmp_path_factory.mktemp("arrow-socket") / "perturbation.log"
+    running = ServiceProcess("perturbation", built["perturbation"], log, "--processes", "1",
+                             "--max-message-bytes", "20000")
+    running.wait_listening()
+    yield running
+    running.stop()
+
+
+def socket_address(service) -> tuple[str, int]:
+    return "127.0.0.1", listed(service.address).socket_port
+
+
+def test_the_router_reads_every_page_through_the_socket_equal_to_duckdb(service, local):
+    expected = local["perturbation"].sql(f"SELECT * FROM {TABLE}").to_arrow_table()
+    with Router({"perturbation": service.address}) as router:
+        pages = list(router.query_pages(TABLE, page_size=700))
+        point = router.query(TABLE, where=("drug", "=", expected["drug"][0].as_py()))
+    assert len(pages) == -(-expected.num_rows // 700) > 2
+    got = pa.concat_tables(pages)
+    key = [(c, "ascending") for c in expected.column_names]
+    assert got.sort_by(key).equals(expected.sort_by(key))
+    assert point.num_rows == sum(1 for d in expected["drug"].to_pylist() if d == expected["drug"][0].as_py())
+    socket_calls = request_log(service.log, "SocketGet")
+    assert len(socket_calls) == len(pages) + 1 and {line["code"] for line in socket_calls} == {"OK"}
+    assert not request_log(service.log, "DoGet") and not request_log(service.log, "Query")
+
+
+def test_the_wire_as_the_contract_writes_it(service, local):
+    request = pb.QueryRequest(table=TABLE, limit=500, order_by=[pb.OrderBy(column="drug")])
+    with socket.create_connection(socket_address(service)) as conn:
+        first, token = decoded(ask(conn, request.SerializeToString()))
+        assert first.num_rows == 500 and token  # several ARROW frames (20,000-byte messages), a token
+        request.page_token = token
+        second, _ = decoded(ask(conn, request.SerializeToString()))  # the same connection, next request
+        whole, none = decoded(ask(conn, TABLE.encode()))  # a bare table name, as a Flight ticket may be
+    expected = local["perturbation"].sql(f"SELECT * FROM {TABLE}").to_arrow_table()
+    assert second.num_rows == 500 and whole.num_rows == expected.num_rows and none == ""
+    assert first["drug"].to_pylist() + second["drug"].to_pylist() == sorted(expected["drug"].to_pylist())[:1000]
+
+
+def test_errors_carry_the_status_a_grpc_call_would(service):
+    with socket.create_connection(socket_address(service)) as conn:
+        bad = status_of(ask(conn, b"\x0a\x03tah\xff\xff"))
+        assert bad.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert detail(bad, error_details_pb2.BadRequest).field_violations[0].field == "ticket"
+        missing = status_of(ask(conn, pb.QueryRequest(table="no_such_table").SerializeToString()))
+        assert missing.code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert detail(missing, error_details_pb2.ErrorInfo).reason == "TABLE_NOT_FOUND"
+        # another process's instance id: refused with no detail, which the Router reads as "not here"
+        elsewhere = status_of(ask(conn, pb.QueryRequest(table=TABLE, instance_id="other").SerializeToString()))
+        assert elsewhere.code == grpc.StatusCode.UNAVAILABLE.value[0] and not elsewhere.details
+        assert decoded(ask(conn, pb.QueryRequest(table=TABLE, limit=3).SerializeToString()))[0].num_rows == 3
+        # a length past the limit: ERROR, then the connection is closed (nothing to resynchronise on)
+        too_long = status_of(_oversized(conn))
+        assert too_long.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "at most" in too_long.message
+        assert conn.recv(1) == b""
+    with Router({"perturbation": service.address}) as router:  # the Router raises them as over gRPC
+        with pytest.raises(CytoAtlasError) as raised:
+            router.query(TABLE, where=("no_such_column", "=", 1))
+        assert raised.value.reason == "COLUMN_NOT_FOUND" and "no_such_column" in str(raised.value)
+
+
+def _oversized(conn: socket.socket) -> list[tuple[int, bytes]]:
+    conn.sendall(struct.pack("<I", 64 * 1024 * 1024))
+    reader = conn.makefile("rb")
+    length, kind = struct.unpack("<IB", reader.read(5))
+    return [(kind, reader.read(length))]
+
+
+def test_a_client_that_leaves_mid_answer_ends_the_stream_cancelled(service):
+    calls = len(request_log(service.log, "SocketGet"))
+    with socket.socket() as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small: the server must wait for us
+        conn.connect(socket_address(service))
+        body = pb.QueryRequest(table="parse10m_activity").SerializeToString()  # 161,269 rows, ~10 MB
+        conn.sendall(struct.pack("<I", len(body)) + body)
+        assert conn.recv(5)  # the answer started; then we leave with the rest unread
+    deadline = time.monotonic() + 10
+    while len(request_log(service.log, "SocketGet")) == calls:
+        assert time.monotonic() < deadline, "the call was never logged"
+        time.sleep(0.05)
+    assert request_log(service.log, "SocketGet")[-1]["code"] == "CANCELLED"
+    with Router({"perturbation": service.address}) as router:  # and the service answers on
+        assert router.query(TABLE, limit=1).num_rows == 1
+
+
+def test_a_stale_pooled_connection_is_opened_again_and_an_unreachable_socket_falls_back_to_flight(
+        built, tmp_path, capfd):
+    settings = Settings(db=str(built["perturbation"]), port=0, flight_port=0, socket_port=0, processes=1)
+    first = start_server("perturbation", settings)
+    flight_port, socket_port = first.flight_port, first.socket_port
+    reader = SocketReader(FlightReader("127.0.0.1", flight_port, Transport()), socket_port)
+    try:
+        assert reader.page(pb.QueryRequest(table=TABLE, limit=2), 10)[0].num_rows == 2
+        first.stop(1)  # closes the pooled connection from the server's side
+        again = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=flight_port,
+                                                      socket_port=socket_port, processes=1))
+        try:
+            capfd.readouterr()
+            assert reader.page(pb.QueryRequest(table=TABLE, limit=4), 10)[0].num_rows == 4
+            assert reader.unreachable is None  # opened again, still through the socket
+            assert '"rpc": "SocketGet"' in capfd.readouterr().err
+        finally:
+            again.stop(1)
+    finally:
+        reader.close()
+    with socket.socket() as closed:  # a port nothing listens on: the page is read through Flight
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    third = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
+                                                  socket_port=-1, processes=1))
+    reader = SocketReader(FlightReader("127.0.0.1", third.flight_port, Transport()), nowhere)
+    try:
+        capfd.readouterr()
+        assert reader.page(pb.QueryRequest(table=TABLE, limit=5), 10)[0].num_rows == 5
+        assert "cannot connect" in reader.unreachable
+        assert '"rpc": "DoGet"' in capfd.readouterr().err
+        assert listed(f"127.0.0.1:{third.port}").socket_port == 0  # --socket-port -1: none listed
+    finally:
+        reader.close()
+        third.stop(1)
+
+
+def test_no_socket_under_a_token(built, start_service):
+    service = start_service("perturbation", built["perturbation"], "--processes", "1", "--auth-token", "s3cret")
+    assert "arrow socket on" not in service.log.read_text()
+    with grpc.insecure_channel(service.address) as channel:
+        answer = pb_grpc.TableServiceStub(channel).ListTables(
+            pb.ListTablesRequest(), metadata=[("authorization", "Bearer s3cret")], timeout=10)
+    assert answer.flight_port and answer.socket_port == 0
+    with Router({"perturbation": service.address}, token="s3cret") as router:
+        assert router.query(TABLE, limit=2).num_rows == 2
+    assert request_log(service.log, "DoGet") and not request_log(service.log, "SocketGet")

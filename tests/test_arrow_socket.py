@@ -131,6 +131,8 @@ def test_errors_carry_the_status_a_grpc_call_would(service):
         too_long = status_of(_oversized(conn))
         assert too_long.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "at most" in too_long.message
         assert conn.recv(1) == b""
+    codes = [line["code"] for line in request_log(service.log, "SocketGet")[-5:]]
+    assert codes == ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE", "OK", "INVALID_ARGUMENT"], codes
     with Router({"perturbation": service.address}) as router:  # the Router raises them as over gRPC
         with pytest.raises(CytoAtlasError) as raised:
             router.query(TABLE, where=("no_such_column", "=", 1))
@@ -208,3 +210,30 @@ def test_no_socket_under_a_token(built, start_service):
     with Router({"perturbation": service.address}, token="s3cret") as router:
         assert router.query(TABLE, limit=2).num_rows == 2
     assert request_log(service.log, "DoGet") and not request_log(service.log, "SocketGet")
+
+
+def test_a_socket_port_that_reaches_another_process_is_never_read_from(built, local, tmp_path):
+    # perturbation lists its tables and names its socket; then that port is taken by a spatial
+    # service (as a port mapping to another stack would do): the Router must not read from it
+    from tests.conftest import ServiceProcess
+
+    running = start_server("perturbation", Settings(db=str(built["perturbation"]), port=0, flight_port=0,
+                                                    socket_port=0, processes=1, reload_poll_seconds=0))
+    other = None
+    try:
+        with Router({"perturbation": f"127.0.0.1:{running.port}"}) as router:
+            router.discover()
+            port = running.socket_port
+            running.socket.stop(0)
+            other = ServiceProcess("spatial", built["spatial"], tmp_path / "other.log", "--processes", "1",
+                                   "--socket-port", str(port))
+            other.wait_listening()
+            table = router.query("tahoe_dose_response")  # refused there by instance id: read through Flight
+        refused = request_log(other.log, "SocketGet")
+        assert [line["code"] for line in refused] == ["UNAVAILABLE"], refused
+    finally:
+        running.stop(1)
+        if other is not None:
+            other.stop()
+    [(rows,)] = local["perturbation"].sql("SELECT count(*) FROM tahoe_dose_response").fetchall()
+    assert table.num_rows == rows

@@ -60,8 +60,8 @@ class SocketReader:
             try:
                 return self._page(request.SerializeToString() + self._instance, timeout)
             except _Unreachable as exc:
-                if self.unreachable is None:
-                    log.warning("the Arrow socket %s:%d failed (%s): reading through Flight on port %d",
+                if self.unreachable is None:  # as quiet as Flight's way back to gRPC: info, once
+                    log.info("the Arrow socket %s:%d failed (%s): reading through Flight on port %d",
                                 self.host, self.socket_port, exc, self.port)
                 self.unreachable = str(exc)
         return self.flight.page(request, timeout)

@@ -129,11 +129,14 @@ class ArrowSocket:
                     self._idle.discard(conn)
                     self._busy.add(conn)
                 (length,) = LENGTH.unpack(head)
-                if length > MAX_REQUEST_BYTES:
+                if length > MAX_REQUEST_BYTES:  # refused, observed as every refusal is, then closed
                     error = invalid(Reason.INVALID_REQUEST, f"a request of {length} bytes: the Arrow socket takes "
                                     f"at most {MAX_REQUEST_BYTES}; send a serialized cytoatlas.table.v1.QueryRequest",
-                                    "ticket").to_status()
-                    _send(conn, frame(ERROR, error.SerializeToString()))
+                                    "ticket")
+                    call = self.endpoint.observer.begin("SocketGet", None, None)
+                    call.code = error.code
+                    call.finish()
+                    _send(conn, frame(ERROR, error.to_status().SerializeToString()))
                     return
                 ticket = reader.read(length)
                 if len(ticket) < length or not self._answer(conn, ticket):

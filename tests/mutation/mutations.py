@@ -36,6 +36,7 @@ C, P, T, R = ("cytoatlas/serving/compiler.py", "cytoatlas/serving/paging.py", "c
 RT, S = "cytoatlas/client/router.py", "services/atlas/rpcs.py"
 FR = "cytoatlas/client/flight_reader.py"
 FL = "cytoatlas/serving/flight.py"
+SR, AS = "cytoatlas/client/socket_reader.py", "cytoatlas/serving/arrow_socket.py"
 M = Mutation
 # The compiler: comparisons at their boundary, the other operators, aggregates, ordering, limits.
 MUTATIONS: list[Mutation] = [
@@ -308,4 +309,19 @@ MUTATIONS += [
       'self._instance = b""', "the Router reads from whatever process answers on the Flight port it was told"),
     M("flight-any-instance", FL, "if request.instance_id and request.instance_id != self.instance_id:",
       "if False:", "a Flight ticket meant for another process is answered"),
+    # reading pages through the services' Arrow sockets
+    M("socket-token-dropped", AS, "pb.QueryResponse(next_page_token=token.decode())", "pb.QueryResponse()",
+      "the Arrow socket drops the next page's token of a page of several messages"),
+    M("socket-status-ignored", SR, "return FlightCallError(code, status.message, status)",
+      "return FlightCallError(code, status.message, None)",
+      "an ERROR frame's google.rpc.Status details are dropped: the server's reason and retry hint are lost"),
+    M("socket-no-instance", SR, "self._instance = pb.QueryRequest(instance_id=flight.instance_id).SerializeToString()",
+      'self._instance = b""', "the Router reads from whatever process answers on the socket port it was told"),
+    M("socket-no-fallback", SR, "return self.flight.page(request, timeout)", "raise FlightCallError("
+      "grpc.StatusCode.INTERNAL, 'socket failed', None)", "a socket that cannot be reached fails the read "
+      "instead of leaving that process to its Flight endpoint"),
+    M("socket-stale-kept", SR, "            except _Unreachable:  # used before: the service may have closed it; once "
+      "more, anew\n                self._drop(conn)", "            except _Unreachable:  # used before: the service may "
+      "have closed it; once more, anew\n                raise", "a pooled connection the service closed is not "
+      "opened again: the process is left to Flight for good"),
 ]

@@ -37,6 +37,8 @@ FIRST = {
                                    "tests/test_router_rebuild.py", "tests/test_flight.py"],
     "cytoatlas/client/flight_reader.py": ["tests/test_router_arguments.py", "tests/test_flight.py"],
     "cytoatlas/serving/flight.py": ["tests/test_flight.py"],
+    "cytoatlas/client/socket_reader.py": ["tests/test_arrow_socket.py"],
+    "cytoatlas/serving/arrow_socket.py": ["tests/test_arrow_socket.py"],
 }
 
 

@@ -72,25 +72,26 @@ class ArrowSocket:
             raise DatabaseError(f"cannot listen for the Arrow socket on {host}:{port}: {exc}") from exc
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._idle: set[socket.socket] = set()  # waiting for a request: closed at once on stop
-        self._busy: set[socket.socket] = set()  # answering one: closed once it is answered
+        self._idle: set[socket.socket] = set()  # waiting for a request: hung up at once on stop
+        self._busy: set[socket.socket] = set()  # answering one: on stop, ends after it (or the grace)
         self._stopping = False
         self._drained = threading.Condition(self._lock)
         threading.Thread(target=self._accept, name=f"{self.domain}-socket", daemon=True).start()
 
     def stop(self, grace: float | None = None) -> None:
-        """Accept nothing more; close idle connections; let answers in progress finish within
-        `grace` seconds, then interrupt their queries (the Flight endpoint's stop does) and close."""
+        """Accept nothing more; hang up idle connections; let answers in progress finish within
+        `grace` seconds, then interrupt their queries and hang up. Each connection's own thread
+        closes it (closing it from here could free its descriptor under a call still using it)."""
         with self._lock:
             self._stopping = True
-            idle, self._idle = self._idle, set()
+            idle = set(self._idle)
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         except OSError:
             pass
         self._listener.close()
         for conn in idle:
-            _close(conn)
+            _hang_up(conn)
         with self._lock:
             self._drained.wait_for(lambda: not self._busy, grace or 0)
             busy = set(self._busy)
@@ -98,7 +99,7 @@ class ArrowSocket:
             log.warning("%s: Arrow socket answers still running after %s s: interrupting them", self.domain, grace)
             self.endpoint.interrupt_running()
             for conn in busy:
-                _close(conn)
+                _hang_up(conn)
 
     def _accept(self) -> None:
         while True:
@@ -111,7 +112,8 @@ class ArrowSocket:
                 if not refuse:
                     self._idle.add(conn)
             if refuse:
-                _close(conn)
+                _hang_up(conn)
+                conn.close()
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._serve, args=(conn,), name=f"{self.domain}-socket-conn", daemon=True).start()
@@ -147,7 +149,7 @@ class ArrowSocket:
                         self._drained.notify_all()
                         return
                     self._idle.add(conn)
-        except OSError:  # the client went away, or stop closed the connection
+        except OSError:  # the client went away, or stop hung up
             return
         finally:
             with self._lock:
@@ -155,7 +157,8 @@ class ArrowSocket:
                 self._busy.discard(conn)
                 self._drained.notify_all()
             reader.close()
-            _close(conn)
+            _hang_up(conn)
+            conn.close()
 
     def _answer(self, conn: socket.socket, ticket: bytes) -> bool:
         """Answer one request; False when the connection can take no more (the client left)."""
@@ -204,12 +207,12 @@ def _send(conn: socket.socket, buffers: list) -> None:
             views[0] = views[0][sent:]
 
 
-def _close(conn: socket.socket) -> None:
+def _hang_up(conn: socket.socket) -> None:
+    """End the connection both ways: its thread's read or write returns at once."""
     try:
         conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
+    except OSError:  # already gone
         pass
-    conn.close()
 
 
 class _Peer:

@@ -1,4 +1,5 @@
-"""CPU milliseconds per query, client and server, for in-process DuckDB, the Router and Flight.
+"""CPU milliseconds per query, client and server, for in-process DuckDB, the Router (through the
+Arrow socket, and through Flight) and Flight.
 
 `python -m bench.cpu [--calls-scale 1.0] [--serve-args '...']`. Wall-clock figures swing 2x on a
 shared machine; CPU time per call much less, so this is the figure to judge a lever by. Calls are
@@ -51,11 +52,13 @@ def main() -> int:
     peer, flight_address = start("cpu-flight", [sys.executable, "-m", "bench.flight_server", str(db)])
     try:
         router = Router({"perturbation": address}, keep_large_buffers=True)  # as before it was opt-in
+        router_flight = Router({"perturbation": address}, keep_large_buffers=True, socket=False)
         client = flight.FlightClient(f"grpc://{flight_address}")
         ways = {"in-process": (None, lambda w, l: con.sql(**sql_for(w, l)).to_arrow_table()),
                 "router": (service.pid, lambda w, l: router.query(TABLE, where=w, limit=l or None)),
+                "router-flight": (service.pid, lambda w, l: router_flight.query(TABLE, where=w, limit=l or None)),
                 "flight": (peer.pid, lambda w, l: client.do_get(flight.Ticket(json.dumps([w, l]))).read_all())}
-        print(f"{'result':18} {'way':10} {'client ms':>10} {'server ms':>10} {'total ms':>9}   (CPU per call)")
+        print(f"{'result':18} {'way':13} {'client ms':>10} {'server ms':>10} {'total ms':>9}   (CPU per call)")
         for name, case in cases(con).items():
             calls = max(2, int(CALLS[name] * args.calls_scale))
             for way, (pid, call) in ways.items():
@@ -67,7 +70,7 @@ def main() -> int:
                     call(*query)
                 client_ms = (time.process_time() - client_started) * 1000 / calls
                 server_ms = ((process_cpu(pid) - server_started) * 1000 / calls) if pid else 0.0
-                print(f"{name:18} {way:10} {client_ms:>10.3f} {server_ms:>10.3f} {client_ms + server_ms:>9.3f}",
+                print(f"{name:18} {way:13} {client_ms:>10.3f} {server_ms:>10.3f} {client_ms + server_ms:>9.3f}",
                       flush=True)
     finally:
         for process in (service, peer):

@@ -129,10 +129,12 @@ class FlightReader:
 
 
 class FlightReplicas:
-    """The Flight readers of one domain, one per serving process. Each page goes to the reader
-    with the fewest pages in flight from this Router, the first on a tie: calls one after another
-    stay with one process, whose threads and caches are warm (point and 10,000-row queries 1-6%
-    faster than taking turns, docs/performance.md), and concurrent calls spread over all of them.
+    """The readers of one domain, one per serving process (a FlightReader, or a SocketReader
+    reading through the process's Arrow socket before its Flight endpoint: socket_reader.py).
+    Each page goes to the reader with the fewest pages in flight from this Router, the first on a
+    tie: calls one after another stay with one process, whose threads and caches are warm (point
+    and 10,000-row queries 1-6% faster than taking turns, docs/performance.md), and concurrent
+    calls spread over all of them.
     A reader whose endpoint stops answering (a transport failure, not a service's error) leaves
     and the page is asked of another (on_drop(reader) is told). With none left, the last transport
     failure is raised."""

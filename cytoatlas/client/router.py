@@ -179,9 +179,10 @@ class Router:
         return answers, None
 
     def _read_through_flight(self, domain: str, answers: list[tuple[str, pb.ListTablesResponse]]) -> None:
-        """Read `domain`'s pages through the Flight endpoints its processes named, each on the
-        host this Router reaches that process at (when flight is on); calls carry each one's
-        instance id, so they are refused unless the port reaches the process that listed it."""
+        """Read `domain`'s pages through the Arrow sockets (else Flight endpoints) its processes
+        named, each on the host this Router reaches that process at (when flight is on); calls
+        carry each one's instance id, so they are refused unless the port reaches the process
+        that listed it."""
         sockets = {}  # (host, flight port, instance id) -> Arrow socket port
         for address, response in answers:
             if response.flight_port and (host := flight_host(address)):
@@ -315,10 +316,10 @@ class Router:
 
     def _query_page(self, domain: str, request: pb.QueryRequest) -> tuple[pa.Table, str]:
         """One page and the next page's token, asked again as retry.py says; through the
-        service's Flight endpoint when it has one (a Flight port unreachable from here: over gRPC
-        until the domain's ListTables names a new one, FLIGHT_RECHECK_SECONDS). A gRPC call that
-        fails before its first message has
-        had gRPC's retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
+        service's Arrow socket or Flight endpoint when it has one (socket_reader.py; a Flight port
+        unreachable from here: over gRPC until the domain's ListTables names a new one,
+        FLIGHT_RECHECK_SECONDS). A gRPC call that fails before its first message has had gRPC's
+        retry policy already (UNAVAILABLE: on another replica). That policy cannot retry
         a stream that broke after its first message (a replica killed mid-answer); a page is a pure
         read, so it is asked for once more (StreamBroken), and round_robin sends that call to
         another replica; so is a call a server shutting down cancelled before it started

@@ -237,3 +237,94 @@ def test_a_socket_port_that_reaches_another_process_is_never_read_from(built, lo
             other.stop()
     [(rows,)] = local["perturbation"].sql("SELECT count(*) FROM tahoe_dose_response").fetchall()
     assert table.num_rows == rows
+
+
+class _Scripted:
+    """A stand-in Arrow socket on loopback answering by the request's table name: "twice" gets
+    schema A's frame and then a whole answer of schema A (what a client interrupted after the
+    first frame leaves unread is an answer of its own); "slow" gets nothing; any other name a
+    whole answer of schema B. It counts the connections it accepted."""
+
+    SCHEMA_A, SCHEMA_B = pa.schema([("a", pa.int64())]), pa.schema([("b", pa.string())])
+
+    def __init__(self):
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port, self.connections = self.listener.getsockname()[1], 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        def frame(kind, payload):
+            return struct.pack("<IB", len(payload), kind) + bytes(payload)
+
+        reader = conn.makefile("rb")
+        with conn:
+            while len(head := reader.read(4)) == 4:
+                table = pb.QueryRequest.FromString(reader.read(struct.unpack("<I", head)[0])).table
+                if table == "slow":
+                    continue
+                schema = self.SCHEMA_A if table == "twice" else self.SCHEMA_B
+                conn.sendall((frame(ARROW, schema.serialize()) if table == "twice" else b"")
+                             + frame(ARROW, schema.serialize()) + frame(END, b""))
+
+    def close(self):
+        self.listener.close()
+
+
+def test_an_answer_left_half_read_or_past_its_deadline_never_reaches_the_next_request(monkeypatch):
+    scripted = _Scripted()
+    read_schema = pa.ipc.read_schema
+
+    def interrupted(buffer):  # Ctrl-C while the first frame is decoded; later reads are left alone
+        monkeypatch.setattr(pa.ipc, "read_schema", read_schema)
+        raise KeyboardInterrupt
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    reader = SocketReader(FlightReader("127.0.0.1", nowhere, Transport()), scripted.port)
+    try:
+        monkeypatch.setattr(pa.ipc, "read_schema", interrupted)
+        with pytest.raises(KeyboardInterrupt):  # the rest of the answer is left unread
+            reader.page(pb.QueryRequest(table="twice"), 5)
+        assert reader.page(pb.QueryRequest(table="good"), 5)[0].schema == _Scripted.SCHEMA_B  # not A's leftovers
+        assert scripted.connections == 2
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as late:
+            reader.page(pb.QueryRequest(table="slow"), 0.3)
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() - started < 2
+        assert reader.page(pb.QueryRequest(table="good"), 5)[0].schema == _Scripted.SCHEMA_B
+        assert scripted.connections == 3 and reader.unreachable is None
+    finally:
+        reader.close()
+        scripted.close()
+
+
+def test_the_server_sees_a_client_hang_up_while_its_query_runs():
+    """What interrupts a running query when its client leaves: the hang-up, polled (arrow_socket._Peer)."""
+    from cytoatlas.serving.arrow_socket import _Peer
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        served, _ = listener.accept()
+        with served:
+            peer = _Peer(served)
+            assert not peer.is_cancelled()
+            client.sendall(b"")
+            assert not peer.is_cancelled()
+            client.close()
+            deadline = time.monotonic() + 5
+            while not peer.is_cancelled():
+                assert time.monotonic() < deadline, "the hang-up was never seen"
+                time.sleep(0.01)

@@ -325,7 +325,7 @@ def test_a_graceful_stop_lets_a_running_do_get_finish(built, local):
 # -- pieces ------------------------------------------------------------------------------------
 
 def test_a_cancelled_call_interrupts_its_query():
-    running = serving_flight._RunningQueries()
+    running = serving_flight.RunningQueries()
     cancelled = threading.Event()
     context = types.SimpleNamespace(is_cancelled=cancelled.is_set)
     query = serving_flight._QueryContext(context)

@@ -8,10 +8,13 @@ instance id, so FlightReplicas and the Router treat it as that process's reader.
 Each calling thread keeps a connection of its own (one request at a time on each). An answer is
 read whole: a google.rpc.Status in an ERROR frame becomes a FlightCallError as a Flight or gRPC
 failure would (retried or raised alike). A connection that fails before any answer, when it had
-been used before (the service restarted, or closed it), is opened again once. When the socket
-cannot be reached, or breaks mid-answer, this reader reads through Flight from then on (the
-page is asked there at once): a port mapping that forwards only some ports, or a process gone,
-which Flight then reports as the transport failure FlightReplicas acts on.
+been used before (the service restarted, or closed it idle), is opened again once. When the
+socket cannot be reached (refused, or no connection within CONNECT_SECONDS), breaks mid-answer
+or is found dead by the kernel, the page is asked of Flight at once, and so are the pages of the
+next RETRY_SECONDS: a port mapping that forwards only some ports, a full server, or a process
+gone, which Flight then reports as the transport failure FlightReplicas acts on. One deadline
+covers the whole page, connection, retry and fallback included; a page that outlives it is
+DEADLINE_EXCEEDED, and the connection is dropped (the server sees the hang-up and stops the query).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 import weakref
 
 import grpc
@@ -35,6 +39,8 @@ ARROW, END, ERROR = 1, 2, 3  # as serving/arrow_socket.py sends them
 _LENGTH = struct.Struct("<I")
 _FRAME = struct.Struct("<IB")
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+CONNECT_SECONDS = 2.0  # longest wait for a connection: a socket port that takes longer is left for Flight
+RETRY_SECONDS = 30.0  # after the socket failed, pages go through Flight this long before it is tried again
 
 
 class _Unreachable(Exception):
@@ -53,39 +59,38 @@ class SocketReader:
         self._connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.unreachable: str | None = None  # why this reader reads through Flight now
+        self._retry_at = 0.0  # when to try the socket again after it failed (time.monotonic)
 
     def page(self, request: pb.QueryRequest, timeout: float | None) -> tuple[pa.Table, str]:
         """One page of `request`: its rows and the next page's token ("" on the last page)."""
-        if self.unreachable is None:
+        if self.unreachable is None or time.monotonic() >= self._retry_at:
+            deadline = None if timeout is None else time.monotonic() + timeout
             try:
-                return self._page(request.SerializeToString() + self._instance, timeout)
+                page = self._page(request.SerializeToString() + self._instance, deadline)
+                self.unreachable = None
+                return page
             except _Unreachable as exc:
                 if self.unreachable is None:  # as quiet as Flight's way back to gRPC: info, once
-                    log.info("the Arrow socket %s:%d failed (%s): reading through Flight on port %d",
-                                self.host, self.socket_port, exc, self.port)
-                self.unreachable = str(exc)
+                    log.info("the Arrow socket %s:%d failed (%s): reading through Flight on port %d for %.0f s",
+                             self.host, self.socket_port, exc, self.port, RETRY_SECONDS)
+                self.unreachable, self._retry_at = str(exc), time.monotonic() + RETRY_SECONDS
+            if deadline is not None:
+                timeout = max(deadline - time.monotonic(), 0.001)
         return self.flight.page(request, timeout)
 
-    def _page(self, ticket: bytes, timeout: float | None) -> tuple[pa.Table, str]:
+    def _page(self, ticket: bytes, deadline: float | None) -> tuple[pa.Table, str]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             try:
-                return self._exchange(conn, ticket, timeout)
+                return self._exchange(conn, ticket, deadline)
             except _Unreachable:  # used before: the service may have closed it; once more, anew
-                self._drop(conn)
-        conn = self._connect(timeout)
-        try:
-            return self._exchange(conn, ticket, timeout)
-        except _Unreachable:
-            self._drop(conn)
-            raise
+                pass
+        return self._exchange(self._connect(deadline), ticket, deadline)
 
-    def _connect(self, timeout: float | None) -> socket.socket:
-        try:
-            conn = socket.create_connection((self.host, self.socket_port), timeout=timeout)
-        except socket.timeout:
-            raise FlightCallError(grpc.StatusCode.DEADLINE_EXCEEDED, f"connecting to the Arrow socket "
-                                  f"{self.host}:{self.socket_port} took over {timeout} s", None) from None
+    def _connect(self, deadline: float | None) -> socket.socket:
+        try:  # a short wait: a port that does not answer at once is left for Flight
+            conn = socket.create_connection((self.host, self.socket_port),
+                                            timeout=min(CONNECT_SECONDS, _left(deadline)))
         except OSError as exc:
             raise _Unreachable(f"cannot connect: {exc.strerror or exc}") from None
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -94,13 +99,17 @@ class SocketReader:
             self._connections.add(conn)
         return conn
 
-    def _exchange(self, conn: socket.socket, ticket: bytes, timeout: float | None) -> tuple[pa.Table, str]:
-        reader = self._local.reader
+    def _exchange(self, conn: socket.socket, ticket: bytes, deadline: float | None) -> tuple[pa.Table, str]:
+        """One request and its whole answer on `conn`. Unless the answer was read to its END or
+        ERROR frame, whatever the exception, the connection is dropped: the rest of an answer
+        left on it would be read as the next request's."""
+        reader, answered = self._local.reader, False
         try:
-            conn.settimeout(timeout)
+            conn.settimeout(_left(deadline))
             conn.sendall(_LENGTH.pack(len(ticket)) + ticket)
             schema, batches = None, []
             while True:
+                conn.settimeout(_left(deadline))  # each frame gets what is left of the deadline
                 head = reader.read(_FRAME.size)
                 if len(head) < _FRAME.size:
                     raise _Unreachable("the connection closed before the answer" if not head and schema is None
@@ -115,21 +124,27 @@ class SocketReader:
                     else:
                         batches.append(pa.ipc.read_record_batch(pa.py_buffer(payload), schema))
                 elif kind == END:
+                    answered = True
                     if schema is None:
                         raise _Unreachable("the answer ended without an Arrow schema")
                     token = pb.QueryResponse.FromString(payload).next_page_token
                     return pa.Table.from_batches(batches, schema=schema), token
                 elif kind == ERROR:
+                    answered = True
                     raise _failure(status_pb2.Status.FromString(payload))
                 else:
                     raise _Unreachable(f"a frame of unknown kind {kind}")
-        except socket.timeout:
-            self._drop(conn)  # the server sees the hang-up and interrupts the query
-            raise FlightCallError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                  f"no answer from the Arrow socket {self.host}:{self.socket_port} "
-                                  f"within {timeout} s", None) from None
+        except TimeoutError as exc:  # socket.timeout is TimeoutError
+            if exc.errno is not None:  # the kernel's ETIMEDOUT: the peer is gone, not slow
+                raise _Unreachable(exc.strerror or str(exc)) from None
+            raise FlightCallError(grpc.StatusCode.DEADLINE_EXCEEDED,  # the server sees the hang-up and stops
+                                  f"no answer from the Arrow socket {self.host}:{self.socket_port} within the "
+                                  "call's deadline", None) from None
         except OSError as exc:
             raise _Unreachable(exc.strerror or str(exc)) from None
+        finally:
+            if not answered:
+                self._drop(conn)
 
     def _drop(self, conn: socket.socket) -> None:
         if getattr(self._local, "conn", None) is conn:
@@ -145,6 +160,12 @@ class SocketReader:
         for conn in connections:
             conn.close()
         self.flight.close()
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until `deadline` (None: no deadline); a passed deadline leaves a moment, so
+    the read times out rather than blocks."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
 
 
 def _failure(status: status_pb2.Status) -> FlightCallError:

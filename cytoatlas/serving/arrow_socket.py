@@ -21,9 +21,10 @@ The wire, per connection, one request at a time, as many as the client likes:
                          (code, message, ErrorInfo, BadRequest, RetryInfo): the call failed, and
                          any ARROW frames before it are void
 
-A request longer than MAX_REQUEST_BYTES is answered ERROR and the connection closed. A client that
-closes its connection while its query runs interrupts it (the hang-up is polled with the Flight
-endpoint's cancels); a closed connection mid-answer ends the stream (CANCELLED in the log).
+A request longer than MAX_REQUEST_BYTES is answered ERROR and the connection closed; so is a
+connection idle for IDLE_SECONDS (clients open another). A client that closes its connection while
+its query runs interrupts it (the hang-up is polled, as the Flight endpoint polls its cancels); a
+closed connection mid-answer ends the stream (CANCELLED in the log).
 
 It has no TLS and no token, so it is off when the service uses either (the Router then reads
 through Flight), and with --flight-port -1, whose DoGet it answers.
@@ -36,13 +37,14 @@ import select
 import socket
 import struct
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from cytoatlas.serving.database import DatabaseError
 from cytoatlas.serving.errors import Reason, invalid
-from cytoatlas.serving.flight import FlightEndpoint, status_of
+from cytoatlas.serving.flight import FlightEndpoint, RunningQueries, status_of
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,8 @@ ARROW, END, ERROR = 1, 2, 3
 LENGTH = struct.Struct("<I")
 FRAME = struct.Struct("<IB")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # as gRPC's default receive limit: a QueryRequest is far smaller
-MAX_CONNECTIONS = 1024  # one thread each, mostly asleep; beyond it a connection is closed at once
+MAX_CONNECTIONS = 512  # one thread each, mostly asleep; beyond it a connection is hung up at once
+IDLE_SECONDS = 300.0  # a connection with no request for this long is closed (the client reconnects)
 _GONE = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
@@ -71,17 +74,19 @@ class ArrowSocket:
         except OSError as exc:
             raise DatabaseError(f"cannot listen for the Arrow socket on {host}:{port}: {exc}") from exc
         self.port = self._listener.getsockname()[1]
+        self._running = RunningQueries()  # its queries, polled for clients that hung up
         self._lock = threading.Lock()
         self._idle: set[socket.socket] = set()  # waiting for a request: hung up at once on stop
         self._busy: set[socket.socket] = set()  # answering one: on stop, ends after it (or the grace)
         self._stopping = False
-        self._drained = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # a connection went idle or ended
         threading.Thread(target=self._accept, name=f"{self.domain}-socket", daemon=True).start()
 
     def stop(self, grace: float | None = None) -> None:
         """Accept nothing more; hang up idle connections; let answers in progress finish within
-        `grace` seconds, then interrupt their queries and hang up. Each connection's own thread
-        closes it (closing it from here could free its descriptor under a call still using it)."""
+        `grace` seconds, then interrupt their queries, hang up and wait for them to end. Each
+        connection's own thread closes it (closing it from here could free its descriptor under
+        a call still using it)."""
         with self._lock:
             self._stopping = True
             idle = set(self._idle)
@@ -93,36 +98,56 @@ class ArrowSocket:
         for conn in idle:
             _hang_up(conn)
         with self._lock:
-            self._drained.wait_for(lambda: not self._busy, grace or 0)
+            self._changed.wait_for(lambda: not self._busy, grace or 0)
             busy = set(self._busy)
         if busy:
             log.warning("%s: Arrow socket answers still running after %s s: interrupting them", self.domain, grace)
-            self.endpoint.interrupt_running()
+            self._running.cancel_all()
             for conn in busy:
                 _hang_up(conn)
+            with self._lock:  # out of DuckDB before the file closes
+                self._changed.wait_for(lambda: not self._busy, 10)
+        self._running.close()
 
     def _accept(self) -> None:
         while True:
             try:
                 conn, _ = self._listener.accept()
-            except OSError:  # closed: stopping
-                return
+            except OSError as exc:
+                if self._stopping:
+                    return
+                # out of descriptors or buffers, or a connection reset before it was taken: the
+                # listener is still good; wait a little rather than spin, and go on
+                log.warning("%s: the Arrow socket could not accept a connection: %s", self.domain, exc)
+                time.sleep(0.1)
+                continue
             with self._lock:
                 refuse = self._stopping or len(self._idle) + len(self._busy) >= MAX_CONNECTIONS
                 if not refuse:
                     self._idle.add(conn)
-            if refuse:
+            if refuse:  # the client reads it through Flight for a while
                 _hang_up(conn)
                 conn.close()
                 continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._serve, args=(conn,), name=f"{self.domain}-socket-conn", daemon=True).start()
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # half-open ones end
+                threading.Thread(target=self._serve, args=(conn,), name=f"{self.domain}-socket-conn",
+                                 daemon=True).start()
+            except (OSError, RuntimeError) as exc:  # no thread to serve it: hang it up
+                log.warning("%s: the Arrow socket could not serve a connection: %s", self.domain, exc)
+                with self._lock:
+                    self._idle.discard(conn)
+                _hang_up(conn)
+                conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         try:
             while True:
+                conn.settimeout(IDLE_SECONDS)  # an idle connection ends; the client opens another
                 head = reader.read(LENGTH.size)
+                conn.settimeout(None)
                 if len(head) < LENGTH.size:
                     return  # the client closed the connection between requests
                 with self._lock:
@@ -145,17 +170,17 @@ class ArrowSocket:
                     return
                 with self._lock:
                     self._busy.discard(conn)
+                    self._changed.notify_all()
                     if self._stopping:
-                        self._drained.notify_all()
                         return
                     self._idle.add(conn)
-        except OSError:  # the client went away, or stop hung up
+        except OSError:  # the client went away, it stayed idle too long, or stop hung up
             return
         finally:
             with self._lock:
                 self._idle.discard(conn)
                 self._busy.discard(conn)
-                self._drained.notify_all()
+                self._changed.notify_all()
             reader.close()
             _hang_up(conn)
             conn.close()
@@ -163,7 +188,7 @@ class ArrowSocket:
     def _answer(self, conn: socket.socket, ticket: bytes) -> bool:
         """Answer one request; False when the connection can take no more (the client left)."""
         call = self.endpoint.observer.begin("SocketGet", None, None)
-        stream = self.endpoint.page_stream(call, _Peer(conn), ticket)
+        stream = self.endpoint.page_stream(call, _Peer(conn), ticket, self._running)
         try:
             head = next(stream)  # parsed, admitted, leased and running: a bad request fails here
         except flight.FlightError as exc:

@@ -138,7 +138,7 @@ class FlightEndpoint(flight.FlightServerBase):
         self.observer, self.instance_id = observer, instance_id
         self._schemas: weakref.WeakKeyDictionary[Database, dict[str, pa.Schema]] = weakref.WeakKeyDictionary()
         self._schemas_lock = threading.Lock()
-        self._running = _RunningQueries()
+        self._running = RunningQueries()
         location = (flight.Location.for_grpc_tls if tls else flight.Location.for_grpc_tcp)(settings.host, port)
         try:
             super().__init__(location, tls_certificates=[(tls.cert, tls.key)] if tls else None,
@@ -165,10 +165,6 @@ class FlightEndpoint(flight.FlightServerBase):
             self._running.cancel_all()
             stopping.join(10)
         self._running.close()
-
-    def interrupt_running(self) -> None:
-        """Interrupt every query this endpoint's calls (and the Arrow socket's) are running."""
-        self._running.cancel_all()
 
     # -- ListFlights, GetFlightInfo, GetSchema -------------------------------------------------
 
@@ -269,9 +265,10 @@ class FlightEndpoint(flight.FlightServerBase):
             return flight.RecordBatchStream(head)
         return flight.GeneratorStream(head, stream)  # it finishes the call as it ends
 
-    def page_stream(self, call: Call, context, ticket: bytes):
+    def page_stream(self, call: Call, context, ticket: bytes, running: "RunningQueries | None" = None):
         """One DoGet from ticket to last batch (the Arrow socket answers from it too, arrow_socket.py:
-        `context` needs only is_cancelled()). First yielded: the whole page as a pa.Table when it
+        `context` needs only is_cancelled(), and `running` is the socket's own registry, which
+        polls it; default this endpoint's). First yielded: the whole page as a pa.Table when it
         is one message (every point query: read before the slot, lease and cursor are given back,
         then written by C++ as a RecordBatchStream with no Python per batch, ~0.3 ms less than a
         generator), else the schema, then the page's record batches (each under
@@ -292,9 +289,10 @@ class FlightEndpoint(flight.FlightServerBase):
                     f"this Flight endpoint is the {self.domain} service instance {self.instance_id}, not "
                     f"{request.instance_id}: the port reaches another process than the one whose "
                     "ListTables named it")
+            running = self._running if running is None else running
             self.admission.admit()
             try:
-                with self.files.hold() as db, self._running.watching(_QueryContext(context)) as query, \
+                with self.files.hold() as db, running.watching(_QueryContext(context)) as query, \
                         open_page(db or self.files.current(), request, self.settings, self.domain, query) as page:
                     pieces = (piece for batch in page.batches()
                               for piece in _pieces(batch, self.settings.max_message_bytes))
@@ -385,8 +383,8 @@ class _QueryContext:
             callback()
 
 
-class _RunningQueries:
-    """The DoGets running a query, and one thread that polls them: pyarrow offers a Flight call
+class RunningQueries:
+    """The DoGets (or the Arrow socket's calls) running a query, and one thread that polls them: pyarrow offers a Flight call
     is_cancelled() but no callback, so this is how a client that went away interrupts DuckDB, as
     context.add_callback does on the gRPC path. It sleeps while no query runs."""
 

@@ -320,8 +320,10 @@ MUTATIONS += [
     M("socket-no-fallback", SR, "return self.flight.page(request, timeout)", "raise FlightCallError("
       "grpc.StatusCode.INTERNAL, 'socket failed', None)", "a socket that cannot be reached fails the read "
       "instead of leaving that process to its Flight endpoint"),
-    M("socket-stale-kept", SR, "            except _Unreachable:  # used before: the service may have closed it; once "
-      "more, anew\n                self._drop(conn)", "            except _Unreachable:  # used before: the service may "
-      "have closed it; once more, anew\n                raise", "a pooled connection the service closed is not "
-      "opened again: the process is left to Flight for good"),
+    M("socket-stale-kept", SR, "once more, anew\n                pass", "once more, anew\n                raise",
+      "a pooled connection the service closed is not opened again: the process is left to Flight"),
+    M("socket-answer-left", SR, "            if not answered:\n                self._drop(conn)", "            pass",
+      "a connection whose answer was left half read is used again: the next request reads its rest"),
+    M("socket-hang-up-unseen", AS, "return bool(self._poll.poll(0))", "return False",
+      "a client that hangs up while its query runs is never noticed: the query runs on"),
 ]

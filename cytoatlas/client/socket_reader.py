@@ -30,7 +30,7 @@ import grpc
 import pyarrow as pa
 from google.rpc import status_pb2
 
-from cytoatlas.client.flight_reader import FlightCallError, FlightReader
+from cytoatlas.client.flight_reader import _CODES, FlightCallError, FlightReader  # _CODES: gRPC code by number
 from cytoatlas.table.v1 import table_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 ARROW, END, ERROR = 1, 2, 3  # as serving/arrow_socket.py sends them
 _LENGTH = struct.Struct("<I")
 _FRAME = struct.Struct("<IB")
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 CONNECT_SECONDS = 2.0  # longest wait for a connection: a socket port that takes longer is left for Flight
 RETRY_SECONDS = 30.0  # after the socket failed, pages go through Flight this long before it is tried again
 
@@ -168,7 +167,7 @@ def _left(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline - time.monotonic(), 0.001)
 
 
-def _failure(status: status_pb2.Status) -> FlightCallError:
+def _failure(status: status_pb2.Status) -> FlightCallError | _Unreachable:
     """An ERROR frame as a failed call. The service's own errors carry details (ErrorInfo); one
     with none is a refusal of the transport's kind (a ticket for another process), read as such."""
     code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
